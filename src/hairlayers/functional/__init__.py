@@ -1,0 +1,129 @@
+"""Mixed ops: every sample of a batch is processed with its own convex mix of N expert kernels.
+
+``mixed_conv2d(x, select, weight_box)`` convolves sample ``b`` with ``Σ_i select[b, i] ·
+weight_box[i]`` (the paper's eq. 4), exactly as a per-sample loop of ``F.conv2d`` would. The
+``backend`` argument picks the implementation (see :mod:`hairlayers.functional.backends`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import reference
+from ._spec import IntOr2, Padding, conv_spec, conv_transpose_spec, check_linear, mix
+from .backends import Backend, Call, choose, list_backends, register_backend
+from .torch_backend import is_channels_last
+
+__all__ = [
+    "mixed_conv2d",
+    "mixed_conv_transpose2d",
+    "mixed_linear",
+    "mix",
+    "list_backends",
+    "register_backend",
+    "Backend",
+    "reference",
+]
+
+
+def _keep_format(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Give ``out`` the memory format of ``x`` (a no-op when it already has it)."""
+    fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
+    return out.contiguous(memory_format=fmt)
+
+
+def mixed_conv2d(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None = None,
+    stride: IntOr2 = 1,
+    padding: Padding = 0,
+    dilation: IntOr2 = 1,
+    groups: int = 1,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """2-D convolution where each sample uses its own mix of the kernels in ``weight_box``.
+
+    Args:
+        x: input ``(B, C_in, H, W)``, NCHW or channels_last.
+        select: mixing weights ``(B, N)``; a softmax output in HAIR, but any values work.
+        weight_box: expert kernels ``(N, C_out, C_in // groups, kH, kW)``.
+        bias_box: expert biases ``(N, C_out)`` or ``None``.
+        stride, padding, dilation, groups: as in :func:`torch.nn.functional.conv2d`;
+            ``padding`` also takes ``"same"`` and ``"valid"``.
+        backend: ``"auto"`` or a name from :func:`list_backends`.
+
+    Returns:
+        ``(B, C_out, H', W')`` in the memory format of ``x``.
+
+    Example:
+        >>> import torch
+        >>> from hairlayers.functional import mixed_conv2d
+        >>> x, box = torch.randn(2, 4, 8, 8), torch.randn(3, 6, 4, 3, 3)
+        >>> select = torch.softmax(torch.randn(2, 3), dim=1)
+        >>> mixed_conv2d(x, select, box, padding="same").shape
+        torch.Size([2, 6, 8, 8])
+    """
+    spec = conv_spec(x, select, weight_box, bias_box, stride, padding, dilation, groups)
+    impl = choose(backend, Call("conv2d", x, spec))
+    return _keep_format(impl.conv2d(x, select, weight_box, bias_box, spec), x)
+
+
+def mixed_conv_transpose2d(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None = None,
+    stride: IntOr2 = 1,
+    padding: IntOr2 = 0,
+    output_padding: IntOr2 = 0,
+    groups: int = 1,
+    dilation: IntOr2 = 1,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Transposed convolution with per-sample mixed kernels.
+
+    ``weight_box`` is ``(N, C_in, C_out // groups, kH, kW)`` (the layout of
+    ``nn.ConvTranspose2d.weight`` with a leading expert axis); other arguments as in
+    :func:`torch.nn.functional.conv_transpose2d`.
+
+    Example:
+        >>> import torch
+        >>> from hairlayers.functional import mixed_conv_transpose2d
+        >>> x, box = torch.randn(2, 4, 8, 8), torch.randn(3, 4, 2, 2, 2)
+        >>> mixed_conv_transpose2d(x, torch.full((2, 3), 1 / 3), box, stride=2).shape
+        torch.Size([2, 2, 16, 16])
+    """
+    spec = conv_transpose_spec(
+        x, select, weight_box, bias_box, stride, padding, output_padding, dilation, groups
+    )
+    impl = choose(backend, Call("conv_transpose2d", x, spec))
+    return _keep_format(impl.conv_transpose2d(x, select, weight_box, bias_box, spec), x)
+
+
+def mixed_linear(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Linear layer where sample ``b`` uses ``Σ_i select[b, i] · weight_box[i]``.
+
+    Args:
+        x: ``(B, *, in_features)``; every token of sample ``b`` uses sample ``b``'s weights.
+        select: ``(B, N)``.
+        weight_box: ``(N, out_features, in_features)``.
+        bias_box: ``(N, out_features)`` or ``None``.
+
+    Example:
+        >>> import torch
+        >>> from hairlayers.functional import mixed_linear
+        >>> x, box = torch.randn(2, 10, 8), torch.randn(4, 16, 8)
+        >>> mixed_linear(x, torch.full((2, 4), 0.25), box).shape
+        torch.Size([2, 10, 16])
+    """
+    check_linear(x, select, weight_box, bias_box)
+    impl = choose(backend, Call("linear", x))
+    return impl.linear(x, select, weight_box, bias_box)

@@ -1,0 +1,97 @@
+"""The slow, obviously-correct definitions of the mixed ops: the specification.
+
+Every sample ``b`` gets its own parameters ``Σ_i select[b, i] · box[i]`` (the paper's eq. 4) and is
+processed alone by the matching ``torch.nn.functional`` op. Fast backends are tested against these
+functions, usually with ``upcast=True`` (float64 arithmetic, result cast back).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._spec import ConvSpec, ConvTransposeSpec, mix
+
+
+def _upcast(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+    return [None if t is None else t.double() for t in tensors]
+
+
+def conv2d(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None,
+    spec: ConvSpec,
+    upcast: bool = False,
+) -> torch.Tensor:
+    """Per-sample loop of ``F.conv2d`` with mixed weights; ``upcast`` computes in float64."""
+    dtype = x.dtype
+    if upcast:
+        x, select, weight_box, bias_box = _upcast(x, select, weight_box, bias_box)
+    weights = mix(select, weight_box)
+    biases = None if bias_box is None else mix(select, bias_box)
+    top, bottom, left, right = spec.pad
+    outputs = []
+    for b in range(x.shape[0]):
+        sample = F.pad(x[b : b + 1], (left, right, top, bottom))
+        outputs.append(
+            F.conv2d(
+                sample,
+                weights[b],
+                None if biases is None else biases[b],
+                stride=spec.stride,
+                dilation=spec.dilation,
+                groups=spec.groups,
+            )
+        )
+    return torch.cat(outputs).to(dtype)
+
+
+def conv_transpose2d(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None,
+    spec: ConvTransposeSpec,
+    upcast: bool = False,
+) -> torch.Tensor:
+    """Per-sample loop of ``F.conv_transpose2d`` with mixed weights."""
+    dtype = x.dtype
+    if upcast:
+        x, select, weight_box, bias_box = _upcast(x, select, weight_box, bias_box)
+    weights = mix(select, weight_box)
+    biases = None if bias_box is None else mix(select, bias_box)
+    outputs = [
+        F.conv_transpose2d(
+            x[b : b + 1],
+            weights[b],
+            None if biases is None else biases[b],
+            stride=spec.stride,
+            padding=spec.padding,
+            output_padding=spec.output_padding,
+            groups=spec.groups,
+            dilation=spec.dilation,
+        )
+        for b in range(x.shape[0])
+    ]
+    return torch.cat(outputs).to(dtype)
+
+
+def linear(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None,
+    upcast: bool = False,
+) -> torch.Tensor:
+    """Per-sample loop of ``F.linear`` with mixed weights."""
+    dtype = x.dtype
+    if upcast:
+        x, select, weight_box, bias_box = _upcast(x, select, weight_box, bias_box)
+    weights = mix(select, weight_box)
+    biases = None if bias_box is None else mix(select, bias_box)
+    outputs = [
+        F.linear(x[b], weights[b], None if biases is None else biases[b]) for b in range(x.shape[0])
+    ]
+    return torch.stack(outputs).to(dtype)

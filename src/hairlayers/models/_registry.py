@@ -1,0 +1,83 @@
+"""The model registry: ``@register_model`` builders, ``create_model`` and ``list_models``."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ..errors import HairError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the zoo page and the loaders need to know about a registered model.
+
+    Attributes:
+        name: registry name (the builder function's name).
+        builder: ``builder(**kwargs) -> nn.Module``.
+        paper_params: parameter count at paper settings as the paper/reference code gives it.
+        table6: the paper's Table 6 row ``{task: (psnr, ssim)}`` or ``{}``.
+        checkpoint_format: how the authors' released file is laid out (for the docs).
+        license_note: licence of the original work (the architecture, not our code).
+        remap_checkpoint: maps an authors' state_dict to this model's parameter names.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    paper_params: str = ""
+    table6: dict[str, tuple[float, float]] = field(default_factory=dict)
+    checkpoint_format: str = ""
+    license_note: str = ""
+    remap_checkpoint: Callable[[dict], dict] | None = None
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None, **info: Any
+) -> Callable[..., nn.Module] | Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder under its function name; keyword arguments fill :class:`ModelInfo`.
+
+    Usable bare (``@register_model``) or with metadata (``@register_model(paper_params="26M")``).
+    """
+
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = builder.__name__
+        if name in _MODELS:
+            raise HairError(f"a model named {name!r} is already registered")
+        _MODELS[name] = ModelInfo(name=name, builder=builder, **info)
+        return builder
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern``, sorted."""
+    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
+
+
+def model_info(name: str) -> ModelInfo:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise HairError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
+def create_model(name: str, *, checkpoint: str | None = None, **kwargs: Any) -> nn.Module:
+    """Build a registered model; with ``checkpoint``, load the authors' weights strictly.
+
+    Example:
+        >>> from hairlayers.models import create_model, list_models
+        >>> "restormer" in list_models()  # doctest: +SKIP
+        True
+    """
+    model = model_info(name).builder(**kwargs)
+    if checkpoint is not None:
+        from .checkpoints import load_pretrained
+
+        load_pretrained(model, checkpoint, name=name)
+    return model
