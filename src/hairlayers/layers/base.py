@@ -1,0 +1,92 @@
+"""What every hyper layer shares: a weight box, and where its selecting vector comes from."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import HairError
+from .selecting import HyperSelectingNet
+
+SelectProvider = Callable[["HyperLayer"], torch.Tensor]
+
+
+class HyperLayer(nn.Module):
+    """Base class of :class:`HyperConv2d`, :class:`HyperConvTranspose2d` and :class:`HyperLinear`.
+
+    A hyper layer holds ``weight_box`` (N experts) and optionally ``bias_box`` and mixes them per
+    sample with a selecting vector ``select`` of shape ``(B, N)``. The vector comes from, in order:
+
+    1. ``forward(x, select=...)``: given directly (e.g. by a block-level selecting net);
+    2. ``forward(x, giv)``: computed by the layer's own :class:`HyperSelectingNet` (``giv_dim`` set);
+    3. ``select_provider(layer)``: a callable installed by :func:`hairlayers.hairify` that returns
+       the selecting vector of the current forward pass.
+
+    With none of these the call raises: a stale selecting vector is never reused.
+    """
+
+    weight_box: nn.Parameter
+    bias_box: nn.Parameter | None
+
+    def _init_selecting(
+        self,
+        num_kernels: int,
+        giv_dim: int | None,
+        hsn_hidden: Sequence[int],
+        factory: dict,
+    ) -> None:
+        if not isinstance(num_kernels, int) or num_kernels < 1:
+            raise HairError(f"num_kernels must be a positive int, got {num_kernels!r}")
+        self.num_kernels = num_kernels
+        self.giv_dim = giv_dim
+        self.hsn = (
+            HyperSelectingNet(giv_dim, num_kernels, hsn_hidden, **factory) if giv_dim is not None else None
+        )
+        self.select_provider: SelectProvider | None = None
+
+    def select(self, giv: torch.Tensor) -> torch.Tensor:
+        """The ``(B, N)`` softmax selecting vector for a batch of GIVs (needs ``giv_dim``)."""
+        if self.hsn is None:
+            raise HairError(
+                f"{type(self).__name__} was built without giv_dim, so it has no selecting net; "
+                "pass select=... to forward, or build it with giv_dim=..."
+            )
+        return self.hsn(giv)
+
+    def _resolve_select(self, giv: torch.Tensor | None, select: torch.Tensor | None) -> torch.Tensor:
+        if giv is not None and select is not None:
+            raise HairError("pass either giv or select, not both")
+        if select is not None:
+            return select
+        if giv is not None:
+            return self.select(giv)
+        if self.select_provider is not None:
+            return self.select_provider(self)
+        raise HairError(
+            f"{type(self).__name__} was called without a GIV or selecting vector: call it as "
+            "layer(x, giv) (with giv_dim set) or layer(x, select=...), or run it inside a "
+            "hairified model"
+        )
+
+    def reset_parameters(self) -> None:
+        """Give every expert row an independent default init of the matching torch layer.
+
+        Row ``i`` is drawn exactly as ``nn.Conv2d`` / ``nn.Linear`` / ``nn.ConvTranspose2d`` draw
+        their weight and bias (Kaiming-uniform with ``a=sqrt(5)``, bias uniform in
+        ``±1/sqrt(fan_in)``), so with the same seed row 0 equals a fresh torch layer.
+        """
+        for row in range(self.num_kernels):
+            nn.init.kaiming_uniform_(self.weight_box[row], a=math.sqrt(5))
+            if self.bias_box is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(self.weight_box[row])
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(self.bias_box[row], -bound, bound)
+
+    def _selecting_repr(self) -> str:
+        text = f"num_kernels={self.num_kernels}"
+        if self.giv_dim is not None:
+            text += f", giv_dim={self.giv_dim}"
+        return text

@@ -1,0 +1,99 @@
+"""GIVClassifier: features at the split point -> the Global Information Vector (eqs. 1-2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..errors import HairError
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    # GroupNorm works at batch 1 and any resolution (the official classifier uses 24 groups).
+    return nn.GroupNorm(math.gcd(channels, 24), channels)
+
+
+class ResNetBlock(nn.Module):
+    """Pre-activation residual block: ``x + conv(act(norm(conv(act(norm(x))))))``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            _norm(channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class GIVClassifier(nn.Module):
+    """ResNet stages with ×2 downsampling, then global average pooling: ``V_g = GAP(F_g^3)``.
+
+    No softmax: the GIV stays unconstrained so the selecting nets can use its full range (§3.1.1).
+    Any input size works (a 1×1 map stays 1×1 through the stride-2 convolutions).
+
+    Args:
+        in_channels: channels of the split-point features ``F_g``.
+        giv_dim: width of the GIV (``2C`` in the paper: 96 for Restormer).
+        width: channels inside the backbone (default ``giv_dim``).
+        stages: number of (ResNet blocks + ×2 downsample) stages (3 in the paper).
+        blocks_per_stage: ResNet blocks per stage.
+        backbone: any module mapping ``(B, in_channels, H, W)`` to a feature map; replaces the
+            ResNet stages. ``backbone_channels`` gives its output channels (inferred from its last
+            ``nn.Conv2d`` when omitted).
+
+    Shape:
+        - Input: ``(B, in_channels, H, W)``
+        - Output: ``(B, giv_dim)``
+
+    Example:
+        >>> import torch
+        >>> clf = GIVClassifier(in_channels=384, giv_dim=96)
+        >>> clf(torch.randn(2, 384, 4, 4)).shape
+        torch.Size([2, 96])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        giv_dim: int,
+        width: int | None = None,
+        stages: int = 3,
+        blocks_per_stage: int = 1,
+        *,
+        backbone: nn.Module | None = None,
+        backbone_channels: int | None = None,
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or giv_dim < 1:
+            raise HairError(f"in_channels and giv_dim must be >= 1, got {in_channels} and {giv_dim}")
+        self.in_channels, self.giv_dim = in_channels, giv_dim
+        if backbone is None:
+            if stages < 1 or blocks_per_stage < 0:
+                raise HairError(f"need stages >= 1 and blocks_per_stage >= 0, got {stages}, {blocks_per_stage}")
+            width = width or giv_dim
+            layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1)]
+            for _ in range(stages):
+                layers += [ResNetBlock(width) for _ in range(blocks_per_stage)]
+                layers.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
+            layers += [_norm(width), nn.SiLU()]
+            backbone, backbone_channels = nn.Sequential(*layers), width
+        elif backbone_channels is None:
+            convs = [m for m in backbone.modules() if isinstance(m, nn.Conv2d)]
+            if not convs:
+                raise HairError("could not infer the backbone's output channels: pass backbone_channels=")
+            backbone_channels = convs[-1].out_channels
+        self.backbone = backbone
+        self.head = nn.Conv2d(backbone_channels, giv_dim, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not isinstance(features, torch.Tensor) or features.dim() != 4 or features.shape[1] != self.in_channels:
+            shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+            raise HairError(f"GIVClassifier expects features (B, {self.in_channels}, H, W), got {shape}")
+        return self.head(self.backbone(features)).mean(dim=(2, 3))
+
+    def extra_repr(self) -> str:
+        return f"in_channels={self.in_channels}, giv_dim={self.giv_dim}"

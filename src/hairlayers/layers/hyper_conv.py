@@ -1,0 +1,149 @@
+"""HyperConv2d: a Conv2d whose kernel is a per-sample convex mix of N expert kernels."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import HairError
+from ..functional import mix, mixed_conv2d
+from ..functional._spec import IntOr2, Padding, pair, resolve_padding
+from .base import HyperLayer
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class HyperConv2d(HyperLayer):
+    """``nn.Conv2d`` with a weight box of ``num_kernels`` experts mixed per sample (eq. 4).
+
+    Arguments mirror :class:`torch.nn.Conv2d`; the keyword-only ones add the hyper part.
+
+    Args:
+        num_kernels: N, the number of expert kernels in the weight box.
+        giv_dim: if given, the layer owns a :class:`HyperSelectingNet` and ``forward(x, giv)`` works.
+        hsn_hidden: hidden widths of that selecting net.
+        backend: compute backend of :func:`~hairlayers.functional.mixed_conv2d` (``"auto"``).
+
+    Shape:
+        - Input: ``(B, C_in, H, W)`` and ``giv`` ``(B, giv_dim)`` or ``select`` ``(B, N)``
+        - Output: ``(B, C_out, H', W')``, in the input's memory format.
+
+    Example:
+        >>> import torch
+        >>> conv = HyperConv2d(8, 16, 3, padding=1, num_kernels=5, giv_dim=32)
+        >>> x, giv = torch.randn(2, 8, 20, 20), torch.randn(2, 32)
+        >>> conv(x, giv).shape
+        torch.Size([2, 16, 20, 20])
+        >>> static = conv.to_static(giv[0])          # a plain nn.Conv2d for the first image
+        >>> torch.allclose(static(x[:1]), conv(x[:1], giv[:1]), atol=1e-5)
+        True
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOr2,
+        stride: IntOr2 = 1,
+        padding: Padding = 0,
+        dilation: IntOr2 = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        num_kernels: int,
+        giv_dim: int | None = None,
+        hsn_hidden: Sequence[int] = (48, 24, 12),
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        if not isinstance(groups, int) or groups < 1:
+            raise HairError(f"groups must be a positive int, got {groups!r}")
+        if in_channels % groups or out_channels % groups:
+            raise HairError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible "
+                f"by groups ({groups})"
+            )
+        if padding_mode not in _PADDING_MODES:
+            raise HairError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride, self.dilation = pair(stride, "stride"), pair(dilation, "dilation")
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding")
+        self._pad = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
+        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
+        self.weight_box = nn.Parameter(
+            torch.empty(num_kernels, out_channels, in_channels // groups, *self.kernel_size, **factory)
+        )
+        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_channels, **factory)) if bias else None
+        self.reset_parameters()
+
+    def forward(
+        self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise HairError(f"HyperConv2d expects a 4-D input (B, C, H, W), got {shape}")
+        if x.shape[1] != self.in_channels:
+            raise HairError(f"HyperConv2d expects {self.in_channels} input channels, got {x.shape[1]}")
+        select = self._resolve_select(giv, select)
+        padding: Padding = self.padding
+        if self.padding_mode != "zeros":
+            top, bottom, left, right = self._pad
+            x = F.pad(x, (left, right, top, bottom), mode=self.padding_mode)
+            padding = 0
+        return mixed_conv2d(
+            x, select, self.weight_box, self.bias_box, self.stride, padding, self.dilation,
+            self.groups, backend=self.backend,
+        )
+
+    def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` equal to this layer for one image's GIV (or selecting vector)."""
+        row = _single_row(self, giv, select)
+        conv = nn.Conv2d(
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
+            self.dilation, self.groups, self.bias_box is not None, self.padding_mode,
+            device=self.weight_box.device, dtype=self.weight_box.dtype,
+        )
+        with torch.no_grad():
+            conv.weight.copy_(mix(row, self.weight_box)[0])
+            if self.bias_box is not None:
+                conv.bias.copy_(mix(row, self.bias_box)[0])
+        return conv
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        if self.stride != (1, 1):
+            text += f", stride={self.stride}"
+        if self.padding not in ((0, 0), "valid"):
+            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias_box is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
+        return f"{text}, {self._selecting_repr()}"
+
+
+def _single_row(layer: HyperLayer, giv: torch.Tensor | None, select: torch.Tensor | None) -> torch.Tensor:
+    """The ``(1, N)`` selecting vector of one image, from a GIV row or a selecting vector."""
+    given = giv if giv is not None else select
+    if given is None:
+        raise HairError("to_static needs the GIV (or selecting vector) of one image")
+    if given.dim() == 1:
+        given = given.unsqueeze(0)
+    if given.shape[0] != 1:
+        raise HairError(f"to_static specialises for ONE image; got a batch of {given.shape[0]}")
+    with torch.no_grad():
+        return layer._resolve_select(giv=given if giv is not None else None,
+                                     select=given if select is not None else None)

@@ -1,0 +1,113 @@
+"""HyperConvTranspose2d: the transposed convolution of U-Net decoders, with a weight box."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import HairError
+from ..functional import mix, mixed_conv_transpose2d
+from ..functional._spec import IntOr2, pair
+from .base import HyperLayer
+from .hyper_conv import _single_row
+
+
+class HyperConvTranspose2d(HyperLayer):
+    """``nn.ConvTranspose2d`` with a weight box of ``num_kernels`` experts mixed per sample.
+
+    ``weight_box`` is ``(N, C_in, C_out // groups, kH, kW)``: torch's transposed-conv weight with a
+    leading expert axis. Other arguments as in :class:`HyperConv2d`.
+
+    Example:
+        >>> import torch
+        >>> up = HyperConvTranspose2d(16, 8, 2, stride=2, num_kernels=3, giv_dim=12)
+        >>> up(torch.randn(2, 16, 5, 5), torch.randn(2, 12)).shape
+        torch.Size([2, 8, 10, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOr2,
+        stride: IntOr2 = 1,
+        padding: IntOr2 = 0,
+        output_padding: IntOr2 = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntOr2 = 1,
+        padding_mode: str = "zeros",
+        *,
+        num_kernels: int,
+        giv_dim: int | None = None,
+        hsn_hidden: Sequence[int] = (48, 24, 12),
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        if padding_mode != "zeros":
+            raise HairError(f"HyperConvTranspose2d supports padding_mode='zeros' only (as torch), got {padding_mode!r}")
+        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+            raise HairError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible "
+                f"by groups ({groups})"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride, self.padding = pair(stride, "stride"), pair(padding, "padding")
+        self.output_padding, self.dilation = pair(output_padding, "output_padding"), pair(dilation, "dilation")
+        self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
+        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
+        self.weight_box = nn.Parameter(
+            torch.empty(num_kernels, in_channels, out_channels // groups, *self.kernel_size, **factory)
+        )
+        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_channels, **factory)) if bias else None
+        self.reset_parameters()
+
+    def forward(
+        self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise HairError(
+                f"HyperConvTranspose2d expects a 4-D input (B, {self.in_channels}, H, W), got {shape}"
+            )
+        select = self._resolve_select(giv, select)
+        return mixed_conv_transpose2d(
+            x, select, self.weight_box, self.bias_box, self.stride, self.padding,
+            self.output_padding, self.groups, self.dilation, backend=self.backend,
+        )
+
+    def to_static(
+        self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
+    ) -> nn.ConvTranspose2d:
+        """A plain ``nn.ConvTranspose2d`` equal to this layer for one image."""
+        row = _single_row(self, giv, select)
+        conv = nn.ConvTranspose2d(
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
+            self.output_padding, self.groups, self.bias_box is not None, self.dilation,
+            device=self.weight_box.device, dtype=self.weight_box.dtype,
+        )
+        with torch.no_grad():
+            conv.weight.copy_(mix(row, self.weight_box)[0])
+            if self.bias_box is not None:
+                conv.bias.copy_(mix(row, self.bias_box)[0])
+        return conv
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias_box is None:
+            text += ", bias=False"
+        return f"{text}, {self._selecting_repr()}"

@@ -1,0 +1,82 @@
+"""HyperLinear: a Linear layer whose weight is a per-sample convex mix of N experts."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import HairError
+from ..functional import mix, mixed_linear
+from .base import HyperLayer
+from .hyper_conv import _single_row
+
+
+class HyperLinear(HyperLayer):
+    """``nn.Linear`` with a weight box ``(N, out_features, in_features)`` mixed per sample.
+
+    Every token of sample ``b`` (all leading dimensions after the batch) uses sample ``b``'s weights,
+    which is what transformer decoders need.
+
+    Shape:
+        - Input: ``(B, *, in_features)`` and ``giv`` ``(B, giv_dim)`` or ``select`` ``(B, N)``
+        - Output: ``(B, *, out_features)``
+
+    Example:
+        >>> import torch
+        >>> proj = HyperLinear(64, 32, num_kernels=4, giv_dim=16)
+        >>> proj(torch.randn(3, 49, 64), torch.randn(3, 16)).shape
+        torch.Size([3, 49, 32])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        num_kernels: int,
+        giv_dim: int | None = None,
+        hsn_hidden: Sequence[int] = (48, 24, 12),
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        if in_features < 1 or out_features < 1:
+            raise HairError(f"in_features and out_features must be >= 1, got {in_features}, {out_features}")
+        self.in_features, self.out_features, self.backend = in_features, out_features, backend
+        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
+        self.weight_box = nn.Parameter(torch.empty(num_kernels, out_features, in_features, **factory))
+        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_features, **factory)) if bias else None
+        self.reset_parameters()
+
+    def forward(
+        self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[-1] != self.in_features:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise HairError(f"HyperLinear expects an input (B, *, {self.in_features}), got {shape}")
+        select = self._resolve_select(giv, select)
+        return mixed_linear(x, select, self.weight_box, self.bias_box, backend=self.backend)
+
+    def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Linear:
+        """A plain ``nn.Linear`` equal to this layer for one image."""
+        row = _single_row(self, giv, select)
+        linear = nn.Linear(
+            self.in_features, self.out_features, self.bias_box is not None,
+            device=self.weight_box.device, dtype=self.weight_box.dtype,
+        )
+        with torch.no_grad():
+            linear.weight.copy_(mix(row, self.weight_box)[0])
+            if self.bias_box is not None:
+                linear.bias.copy_(mix(row, self.bias_box)[0])
+        return linear
+
+    def extra_repr(self) -> str:
+        text = f"in_features={self.in_features}, out_features={self.out_features}"
+        if self.bias_box is None:
+            text += ", bias=False"
+        return f"{text}, {self._selecting_repr()}"
