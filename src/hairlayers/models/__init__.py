@@ -1,5 +1,7 @@
 """The model zoo: the networks of the paper's Table 6, pure PyTorch."""
 
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model
+from . import promptir, restormer  # noqa: F401  (registers the models)
+from .checkpoints import load_pretrained, zoo_table  # noqa: F401
 
 __all__ = ["create_model", "list_models", "model_info", "register_model", "ModelInfo"]
