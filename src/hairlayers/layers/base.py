@@ -56,9 +56,13 @@ class HyperLayer(nn.Module):
             )
         return self.hsn(giv)
 
-    def _resolve_select(self, giv: torch.Tensor | None, select: torch.Tensor | None) -> torch.Tensor:
+    def _resolve_select(
+        self, giv: torch.Tensor | None, select: torch.Tensor | None, batch: int | None = None
+    ) -> torch.Tensor:
         if giv is not None and select is not None:
             raise HairError("pass either giv or select, not both")
+        if giv is not None and batch is not None and giv.dim() == 2 and giv.shape[0] != batch:
+            raise HairError(f"the GIV has batch {giv.shape[0]} but the input has batch {batch}")
         if select is not None:
             return select
         if giv is not None:

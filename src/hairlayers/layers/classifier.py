@@ -11,8 +11,12 @@ from ..errors import HairError
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-    # GroupNorm works at batch 1 and any resolution (the official classifier uses 24 groups).
-    return nn.GroupNorm(math.gcd(channels, 24), channels)
+    # GroupNorm works at batch 1 and any resolution (the official classifier uses 24 groups);
+    # at least two channels per group keep it defined on the 1x1 maps that small inputs reach.
+    groups = math.gcd(channels, 24)
+    while groups > 1 and channels // groups < 2:
+        groups //= 2
+    return nn.GroupNorm(groups, channels)
 
 
 class ResNetBlock(nn.Module):

@@ -93,7 +93,7 @@ class HyperConv2d(HyperLayer):
             raise HairError(f"HyperConv2d expects a 4-D input (B, C, H, W), got {shape}")
         if x.shape[1] != self.in_channels:
             raise HairError(f"HyperConv2d expects {self.in_channels} input channels, got {x.shape[1]}")
-        select = self._resolve_select(giv, select)
+        select = self._resolve_select(giv, select, x.shape[0])
         padding: Padding = self.padding
         if self.padding_mode != "zeros":
             top, bottom, left, right = self._pad

@@ -76,7 +76,7 @@ class HyperConvTranspose2d(HyperLayer):
             raise HairError(
                 f"HyperConvTranspose2d expects a 4-D input (B, {self.in_channels}, H, W), got {shape}"
             )
-        select = self._resolve_select(giv, select)
+        select = self._resolve_select(giv, select, x.shape[0])
         return mixed_conv_transpose2d(
             x, select, self.weight_box, self.bias_box, self.stride, self.padding,
             self.output_padding, self.groups, self.dilation, backend=self.backend,

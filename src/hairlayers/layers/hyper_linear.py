@@ -59,7 +59,7 @@ class HyperLinear(HyperLayer):
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[-1] != self.in_features:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise HairError(f"HyperLinear expects an input (B, *, {self.in_features}), got {shape}")
-        select = self._resolve_select(giv, select)
+        select = self._resolve_select(giv, select, x.shape[0])
         return mixed_linear(x, select, self.weight_box, self.bias_box, backend=self.backend)
 
     def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Linear:
