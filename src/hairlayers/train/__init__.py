@@ -1,0 +1,44 @@
+"""Training and evaluation: the paper's recipe for every model of the zoo.
+
+* :func:`train` with a :class:`TrainConfig`: L1 loss (or the model's ``training_loss`` hook),
+  AdamW, the two-phase learning rate, seeding, checkpoints that resume bit-exactly, AMP and
+  ``torchrun`` data parallelism.
+* :func:`evaluate`: PSNR/SSIM per task on whole test images; :func:`format_results` and
+  :func:`save_results` print and store them.
+
+See ``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .distributed import DistInfo, dist_info, init_distributed
+from .evaluate import evaluate, format_results, save_results
+from .rng import get_rng_state, seed_everything, set_rng_state
+from .sampler import EpochBatches
+from .schedule import decay_start, make_scheduler, paper_lr
+from .trainer import TrainConfig, TrainResult, config_from_dict, resolve_device, train
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "evaluate",
+    "format_results",
+    "save_results",
+    "config_from_dict",
+    "resolve_device",
+    "seed_everything",
+    "get_rng_state",
+    "set_rng_state",
+    "load_checkpoint",
+    "save_checkpoint",
+    "latest_checkpoint",
+    "EpochBatches",
+    "paper_lr",
+    "decay_start",
+    "make_scheduler",
+    "DistInfo",
+    "dist_info",
+    "init_distributed",
+]

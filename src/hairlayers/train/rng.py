@@ -1,0 +1,126 @@
+"""Seeding and snapshotting every random number generator a training run touches.
+
+A run is reproducible when torch (CPU and CUDA), NumPy and Python's :mod:`random` start from a
+known seed; it resumes bit-exactly when their states are saved with the checkpoint and put back.
+NumPy is optional for hairlayers, so its state is handled only when NumPy is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+
+from ..errors import HairError
+
+__all__ = ["seed_everything", "get_rng_state", "set_rng_state", "isolated_rng"]
+
+
+def _numpy() -> Any | None:
+    """The numpy module if it is installed, else ``None`` (decided without a failing import)."""
+    if importlib.util.find_spec("numpy") is None:
+        return None
+    import numpy
+
+    return numpy
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices), NumPy (if installed) and Python's ``random`` with ``seed``.
+
+    Example:
+        >>> seed_everything(3); a = torch.rand(2)
+        >>> seed_everything(3); bool(torch.equal(a, torch.rand(2)))
+        True
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise HairError(f"seed must be >= 0, got {seed}")
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    np = _numpy()
+    if np is not None:
+        np.random.seed(seed % 2**32)
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Snapshot of all generator states, picklable and loadable with ``torch.load``.
+
+    Returns:
+        ``{"python": ..., "torch": ByteTensor, "cuda": [ByteTensor, ...], "numpy": ...}``; the
+        ``cuda`` list is empty without CUDA and ``numpy`` is ``None`` without NumPy.
+
+    Example:
+        >>> state = get_rng_state(); a = torch.rand(3)
+        >>> set_rng_state(state); bool(torch.equal(a, torch.rand(3)))
+        True
+    """
+    np = _numpy()
+    return {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": np.random.get_state() if np is not None else None,
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a snapshot taken by :func:`get_rng_state`.
+
+    Raises:
+        HairError: the snapshot lacks a key, or it holds CUDA states for a different number of
+            devices than are visible now (resuming would not be exact).
+    """
+    missing = {"python", "torch", "cuda", "numpy"} - set(state)
+    if missing:
+        raise HairError(f"RNG snapshot is missing {sorted(missing)}; was it made by get_rng_state()?")
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        if not torch.cuda.is_available() or torch.cuda.device_count() != len(state["cuda"]):
+            visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            raise HairError(
+                f"RNG snapshot holds {len(state['cuda'])} CUDA generator state(s) but {visible} CUDA"
+                " device(s) are visible; resume on the same devices"
+            )
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np = _numpy()
+    if state["numpy"] is not None and np is not None:
+        np.random.set_state(state["numpy"])
+
+
+@contextmanager
+def isolated_rng(seed: int) -> Iterator[None]:
+    """Run a block with torch, NumPy and ``random`` seeded by ``seed``, then restore them.
+
+    Data loading uses it so that an item's random augmentation depends only on
+    ``(seed, epoch, index)``, not on which worker loads it or how many items came before.
+    CUDA generators are left alone: dataset items are built on the CPU.
+
+    Example:
+        >>> before = get_rng_state()
+        >>> with isolated_rng(5):
+        ...     a = torch.rand(1)
+        >>> with isolated_rng(5):
+        ...     b = torch.rand(1)
+        >>> bool(torch.equal(a, b)), bool(torch.equal(before["torch"], torch.get_rng_state()))
+        (True, True)
+    """
+    np = _numpy()
+    saved_python, saved_torch = random.getstate(), torch.get_rng_state()
+    saved_numpy = np.random.get_state() if np is not None else None
+    random.seed(seed)
+    torch.random.default_generator.manual_seed(seed)
+    if np is not None:
+        np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        random.setstate(saved_python)
+        torch.set_rng_state(saved_torch)
+        if np is not None:
+            np.random.set_state(saved_numpy)

@@ -1,0 +1,422 @@
+"""One training loop for every model of the zoo, following the paper's recipe (§4.1).
+
+L1 loss, AdamW with β = (0.9, 0.999), a constant learning rate that drops tenfold for the last
+1/16 of the steps, random crops and flips done by the dataset. On top of the recipe the loop adds
+what long runs need: deterministic seeding, checkpoints that resume bit-exactly, optional mixed
+precision and data-parallel training under ``torchrun``.
+
+**Loss hook.** A model may define ``training_loss(degraded, clean) -> (loss, logs)``; the trainer
+then calls it instead of computing ``L1(model(degraded), clean)``. ``loss`` is a scalar tensor to
+minimise, ``logs`` a ``dict[str, float | Tensor]`` of extra numbers to show and record (AirNet adds
+its contrastive term this way).
+
+**Data.** ``dataset[i]`` returns ``(degraded, clean, ...)`` with ``(C, H, W)`` float tensors (extra
+fields such as the task label are ignored). Each item is built with torch, NumPy and ``random``
+seeded from ``(seed, epoch, i)``, so its random crop does not depend on the worker that loads it or
+on where a run was resumed; datasets with a ``set_epoch(epoch)`` method are also told the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from ..data._seeding import mix_seed
+from ..errors import HairError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import barrier, dist_info, gather_objects, init_distributed, mean_over_ranks
+from .progress import Progress
+from .rng import get_rng_state, isolated_rng, seed_everything, set_rng_state
+from .sampler import EpochBatches
+from .schedule import make_scheduler
+
+__all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "config_from_dict"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run; the defaults are the paper's where the paper gives one.
+
+    Attributes:
+        steps: optimiser steps in the whole run. Give ``steps`` or ``epochs``, not both.
+        epochs: passes over the dataset (``steps = epochs × batches per epoch``); the paper trains
+            160 epochs (150 + 10).
+        batch_size: items per process per step (paper: 32 all-in-one, 8 single task).
+        lr: learning rate of the first phase (paper 2e-4).
+        final_lr: rate of the last ``final_fraction`` of the steps (paper 2e-5).
+        final_fraction: share of the low-rate phase (paper 10 of 160 epochs = 1/16).
+        betas: AdamW betas (paper (0.9, 0.999)).
+        weight_decay: AdamW weight decay (torch's default 0.01; the paper does not state one).
+        grad_clip: clip the gradient norm to this value; ``None`` = no clipping (the paper's).
+        seed: seeds model-independent randomness: data order, crops, dropout. Seed (e.g. with
+            :func:`~hairlayers.train.seed_everything`) before building the model to fix its init.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA if available); under
+            ``torchrun`` with CUDA each process uses GPU ``LOCAL_RANK``.
+        amp: mixed precision: bfloat16 autocast on CPU, float16 autocast with a ``GradScaler``
+            on CUDA.
+        num_workers: ``DataLoader`` worker processes.
+        checkpoint_dir: folder for checkpoints; ``None`` writes none.
+        checkpoint_every: also save every this many steps (``0``: only at the end).
+        keep_last: keep only this many newest checkpoints (``0``: keep all).
+        resume: checkpoint file or folder (its newest file) to continue from.
+        progress: ``"auto"`` (tqdm if installed, else log lines), ``"tqdm"``, ``"lines"``, ``"off"``.
+        log_every: record (and, without tqdm, print) the mean loss every this many steps.
+        find_unused_parameters: passed to ``DistributedDataParallel``; needed by models whose
+            forward leaves some parameters unused.
+    """
+
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = 8
+    lr: float = 2e-4
+    final_lr: float = 2e-5
+    final_fraction: float = 1 / 16
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    grad_clip: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = False
+    num_workers: int = 0
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    keep_last: int = 0
+    resume: str | None = None
+    progress: str = "auto"
+    log_every: int = 10
+    find_unused_parameters: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.steps is None) == (self.epochs is None):
+            raise HairError(f"give exactly one of steps or epochs, got steps={self.steps}, epochs={self.epochs}")
+        for name in ("steps", "epochs"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise HairError(f"{name} must be a positive int, got {value!r}")
+        if self.batch_size < 1:
+            raise HairError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.checkpoint_every < 0 or self.keep_last < 0 or self.num_workers < 0:
+            raise HairError(
+                "checkpoint_every, keep_last and num_workers must be >= 0, got"
+                f" {self.checkpoint_every}, {self.keep_last}, {self.num_workers}"
+            )
+        if self.log_every < 1:
+            raise HairError(f"log_every must be >= 1, got {self.log_every}")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON/YAML give lists
+
+
+@dataclass
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        steps: optimiser steps completed (total, including those before a resume).
+        seconds: wall time of this call.
+        images_per_second: training throughput of this call, all processes together.
+        history: one record every ``log_every`` steps: ``step``, ``epoch``, ``loss`` (mean since
+            the previous record, averaged over processes), ``lr``, ``images_per_s`` and the
+            model's extra ``logs``; records from before a resume are kept.
+        checkpoint: the last checkpoint written, or ``None``.
+    """
+
+    steps: int
+    seconds: float
+    images_per_second: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: str | None = None
+
+    @property
+    def final_loss(self) -> float:
+        """Loss of the last record (``nan`` if nothing was recorded)."""
+        return self.history[-1]["loss"] if self.history else math.nan
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA if available else CPU; otherwise ``torch.device(device)``, checked.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise HairError(f"device {device!r} requested but CUDA is not available in this torch build/machine")
+    return dev
+
+
+class _LossModule(nn.Module):
+    """Wraps the model so that the loss is computed inside ``forward`` (DDP syncs gradients there)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, degraded: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        custom = getattr(self.model, "training_loss", None)
+        if callable(custom):
+            out = custom(degraded, clean)
+            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+                raise HairError(
+                    f"{type(self.model).__name__}.training_loss must return (loss, logs_dict), got {type(out).__name__}"
+                )
+            return out
+        restored = self.model(degraded)
+        if restored.shape != clean.shape:
+            raise HairError(
+                f"{type(self.model).__name__} returned shape {tuple(restored.shape)} for a target of"
+                f" shape {tuple(clean.shape)}"
+            )
+        return F.l1_loss(restored.float(), clean.float()), {}
+
+
+class _SeededItems(Dataset):
+    """Builds every item under RNGs seeded from ``(seed, epoch, index)``."""
+
+    def __init__(self, dataset: Sequence, seed: int, epoch: int) -> None:
+        self.dataset, self.seed, self.epoch = dataset, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        with isolated_rng(mix_seed(self.seed, self.epoch, index)):
+            return self.dataset[index]
+
+
+def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+        raise HairError(
+            "dataset items must be (degraded, clean, ...) tuples; got a batch of type"
+            f" {type(batch).__name__}"
+        )
+    degraded, clean = batch[0], batch[1]
+    if not (isinstance(degraded, torch.Tensor) and isinstance(clean, torch.Tensor)):
+        raise HairError(f"degraded and clean must be tensors, got {type(degraded).__name__}, {type(clean).__name__}")
+    return degraded, clean
+
+
+def _to_float(value: Any) -> float:
+    return float(value.detach().float().mean().item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def train(
+    model: nn.Module,
+    dataset: Sequence,
+    config: TrainConfig,
+    *,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``dataset`` with the paper's recipe.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) each process calls this with the
+    same arguments; the model is wrapped in ``DistributedDataParallel`` and every process trains
+    on its share of each global batch of ``batch_size × world_size`` items.
+
+    Args:
+        model: any module mapping ``(B, C, H, W)`` degraded images to restored ones, or one with a
+            ``training_loss`` hook (see the module docs). Moved to the device; trained in place.
+        dataset: indexable, ``len()``-able, items ``(degraded, clean, ...)``.
+        config: the run's settings.
+        on_step: called as ``on_step(step, stats)`` after every step (``step`` counts from 1,
+            ``stats`` holds ``loss``, ``lr`` and the model's logs); exceptions propagate, which
+            stops the run where it is (the last checkpoint stays valid).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Example:
+        >>> import torch
+        >>> data = [(torch.rand(3, 8, 8), torch.rand(3, 8, 8), "denoise_25") for _ in range(4)]
+        >>> net = torch.nn.Conv2d(3, 3, 3, padding=1)
+        >>> result = train(net, data, TrainConfig(steps=4, batch_size=2, progress="off", log_every=2))
+        >>> result.steps, [r["step"] for r in result.history]
+        (4, [2, 4])
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    device = resolve_device(config.device)
+    info = init_distributed(device)
+    if device.type == "cuda" and info.active and config.device in ("auto", "cuda"):
+        device = torch.device("cuda", info.local_rank)
+
+    batches = EpochBatches(len(dataset), config.batch_size, config.seed, info.rank, info.world_size)
+    per_epoch = batches.batches_per_epoch
+    total = config.steps if config.steps is not None else config.epochs * per_epoch  # type: ignore[operator]
+
+    model.to(device)
+    model.train()
+    loss_module: nn.Module = _LossModule(model)
+    if info.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        loss_module = DistributedDataParallel(
+            loss_module,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=config.find_unused_parameters,
+        )
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+    scheduler = make_scheduler(optimizer, total, config.lr, config.final_lr, config.final_fraction)
+    use_scaler = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+
+    step, epoch, batch_in_epoch = 0, 0, 0
+    history: list[dict[str, float]] = []
+    if config.resume is not None:
+        state = load_checkpoint(config.resume, map_location=device)
+        if state["total_steps"] != total:
+            raise HairError(
+                f"checkpoint {state['path']} belongs to a run of {state['total_steps']} steps, this"
+                f" config asks for {total}; the learning-rate schedule would differ"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        history = list(state["history"])
+        rng_states = state["rng"]
+        if len(rng_states) != info.world_size:
+            raise HairError(
+                f"checkpoint {state['path']} was written by {len(rng_states)} process(es), this run has"
+                f" {info.world_size}; resume with the same number of processes"
+            )
+        set_rng_state(rng_states[info.rank])
+    else:
+        seed_everything(mix_seed(config.seed, info.rank) % 2**31)
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "step": step,
+            "total_steps": total,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": gather_objects(get_rng_state()),
+            "config": asdict(config),
+            "history": history,
+        }
+
+    last_checkpoint: str | None = None
+
+    def save() -> None:
+        nonlocal last_checkpoint
+        state = checkpoint_state()  # every rank takes part in gathering the RNG states
+        if info.is_main:
+            last_checkpoint = str(save_checkpoint(state, config.checkpoint_dir, config.keep_last))  # type: ignore[arg-type]
+        barrier()
+
+    progress = Progress(
+        total, initial=step, mode=config.progress if info.is_main else "off", log_every=config.log_every
+    )
+    if info.is_main and step > 0:
+        progress.write(f"resumed from step {step} (epoch {epoch}, batch {batch_in_epoch})")
+    global_batch = config.batch_size * info.world_size
+    window: dict[str, float] = {}
+    window_steps, window_start = 0, time.perf_counter()
+    start_step, run_start = step, time.perf_counter()
+    try:
+        while step < total:
+            set_epoch = getattr(dataset, "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(epoch)
+            loader = DataLoader(
+                _SeededItems(dataset, config.seed, epoch),
+                batch_sampler=batches.batches(epoch, start=batch_in_epoch),
+                num_workers=config.num_workers,
+                # An explicit generator keeps DataLoader from drawing from the global RNG.
+                generator=torch.Generator().manual_seed(mix_seed(config.seed, epoch, batch_in_epoch)),
+                pin_memory=device.type == "cuda",
+            )
+            for batch in loader:
+                degraded, clean = _unpack(batch)
+                degraded = degraded.to(device, non_blocking=True)
+                clean = clean.to(device, non_blocking=True)
+                lr = optimizer.param_groups[0]["lr"]
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=config.amp):
+                    loss, logs = loss_module(degraded, clean)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                step += 1
+                batch_in_epoch += 1
+
+                loss_value = float(loss.detach().float().item())
+                if not math.isfinite(loss_value):
+                    raise HairError(
+                        f"training loss became {loss_value} at step {step} (lr {lr:.3g}); lower the"
+                        " learning rate, enable grad_clip, or check the data for NaN"
+                    )
+                stats = {"loss": loss_value, "lr": lr, **{k: _to_float(v) for k, v in logs.items()}}
+                for key, value in stats.items():
+                    window[key] = window.get(key, 0.0) + value
+                window_steps += 1
+                now = time.perf_counter()
+                throughput = global_batch * window_steps / max(now - window_start, 1e-9)
+                progress.update(step, {**stats, "img/s": throughput})
+                if on_step is not None:
+                    on_step(step, stats)
+
+                if step % config.log_every == 0 or step == total:
+                    record: dict[str, float] = {"step": step, "epoch": epoch}
+                    for key, value in window.items():
+                        record[key] = mean_over_ranks(value / window_steps, device)
+                    record["lr"] = lr
+                    record["images_per_s"] = throughput
+                    history.append(record)
+                    window, window_steps, window_start = {}, 0, time.perf_counter()
+                if config.checkpoint_dir is not None and (
+                    step == total or (config.checkpoint_every and step % config.checkpoint_every == 0)
+                ):
+                    save()
+                if step >= total:
+                    break
+            if batch_in_epoch >= per_epoch:
+                epoch, batch_in_epoch = epoch + 1, 0
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - run_start
+    done = step - start_step
+    return TrainResult(
+        steps=step,
+        seconds=seconds,
+        images_per_second=global_batch * done / seconds if done else 0.0,
+        history=history,
+        checkpoint=last_checkpoint,
+    )
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a plain dict (e.g. a checkpoint's ``config``), checking keys.
+
+    Example:
+        >>> config_from_dict({"steps": 3}).steps
+        3
+    """
+    known = set(TrainConfig.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise HairError(f"unknown TrainConfig field(s) {unknown}; known: {sorted(known)}")
+    return TrainConfig(**values)
+
