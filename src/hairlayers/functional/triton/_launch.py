@@ -1,0 +1,258 @@
+"""Python side of the Triton kernels: block sizes, grids, partial-sum buffers.
+
+Everything here works on 4-D tensors with arbitrary strides (NCHW, channels_last, or the
+token-major view a linear layer is given), so no input is copied. Block sizes come from a small
+rule per kernel rather than autotuning, so a first call costs one compile per specialisation and
+no benchmarking. Under ``TRITON_INTERPRET=1`` the blocks are kept small and the weight-gradient
+pixel range is always split in two, so the CPU tests exercise the split-and-sum path.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+
+from ._depthwise_kernels import mixed_depthwise_kernel, mixed_depthwise_wgrad_kernel
+from ._gemm_kernels import mixed_conv_kernel, mixed_conv_wgrad_kernel
+
+_INT32_MAX = 2**31 - 1
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Convolution geometry as the kernels take it; ``pad`` is ``(top, bottom, left, right)``."""
+
+    stride: tuple[int, int]
+    pad: tuple[int, int, int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+    def output_size(self, height: int, width: int, kernel: tuple[int, int]) -> tuple[int, int]:
+        top, bottom, left, right = self.pad
+        out_h = (height + top + bottom - self.dilation[0] * (kernel[0] - 1) - 1) // self.stride[0] + 1
+        out_w = (width + left + right - self.dilation[1] * (kernel[1] - 1) - 1) // self.stride[1] + 1
+        return out_h, out_w
+
+
+def is_depthwise(x_channels: int, weight_box: torch.Tensor, groups: int) -> bool:
+    """``groups == C_in == C_out``: one input and one output channel per group."""
+    return groups == x_channels == weight_box.shape[1] and weight_box.shape[2] == 1
+
+
+def sample_span(t: torch.Tensor) -> int:
+    """Largest element offset inside one sample (all dims but the first): must fit in int32."""
+    return sum((s - 1) * abs(st) for s, st in zip(t.shape[1:], t.stride()[1:]))
+
+
+def fits_int32(*tensors: torch.Tensor) -> bool:
+    return all(sample_span(t) <= _INT32_MAX for t in tensors)
+
+
+def _pow2(n: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, triton.next_power_of_2(max(n, 1))))
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def _target_programs(device: torch.device) -> int:
+    """Programs that keep the device busy: a few per SM on GPU."""
+    if device.type != "cuda":
+        return 1
+    return 4 * _sm_count(device.index if device.index is not None else torch.cuda.current_device())
+
+
+def _split(base_programs: int, tiles: int, device: torch.device) -> tuple[int, int]:
+    """How many programs share one tile's pixel range, and how many pixel tiles each takes."""
+    if interpreting():
+        wanted = min(2, tiles)
+    else:
+        wanted = max(1, min(tiles, -(-_target_programs(device) // base_programs)))
+    per = -(-tiles // wanted)
+    return -(-tiles // per), per
+
+
+def alloc_like_layout(x: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An empty 4-D tensor in ``x``'s memory format (channels_last only when ``x`` is unambiguously so)."""
+    channels_last = (not x.is_contiguous()) and x.is_contiguous(memory_format=torch.channels_last)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty(shape, dtype=dtype or x.dtype, device=x.device, memory_format=fmt)
+
+
+def _precision(dtype: torch.dtype, allow_tf32: bool) -> str:
+    # Only fp32 operands are affected; "tf32" is tl.dot's default for the others.
+    return "ieee" if dtype == torch.float32 and not allow_tf32 else "tf32"
+
+
+def _gemm_blocks(m: int, n: int, k: int, dtype: torch.dtype) -> dict:
+    if interpreting():
+        return dict(BLOCK_M=_pow2(m, 16, 64), BLOCK_N=_pow2(n, 16, 32), BLOCK_K=_pow2(k, 16, 32), num_warps=4)
+    block_m = 128 if m >= 4096 else 64
+    block_n = _pow2(n, 16, 128)
+    block_k = _pow2(k, 16, 32 if dtype == torch.float32 else 64)
+    num_warps = 8 if block_m * block_n >= 128 * 128 else 4
+    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=num_warps, num_stages=3)
+
+
+def _depthwise_blocks(p: int, c: int, pixels_contiguous: bool) -> dict:
+    if interpreting():
+        return dict(BLOCK_P=_pow2(p, 16, 64), BLOCK_C=_pow2(c, 1, 16), num_warps=4)
+    if pixels_contiguous:
+        return dict(BLOCK_P=_pow2(p, 16, 128), BLOCK_C=_pow2(c, 1, 16), num_warps=4)
+    return dict(BLOCK_P=_pow2(p, 16, 32), BLOCK_C=_pow2(c, 1, 64), num_warps=4)
+
+
+def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: bool, allow_tf32: bool) -> None:
+    """``dst = conv(src)`` (or its transpose) with the mixed box; ``box`` is the forward box."""
+    batch = src.shape[0]
+    n_mix, c_out, c_in_g, kh, kw = box.shape
+    groups = geom.groups
+    c_out_g = c_out // groups
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    pad_h, pad_w = geom.pad[0], geom.pad[2]
+    h_dst, w_dst = dst.shape[2:]
+    depthwise = is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, groups)
+    bias_arg = bias if bias is not None else box
+    bias_strides = bias.stride() if bias is not None else (0, 0)
+    if depthwise:
+        blocks = _depthwise_blocks(h_dst * w_dst, c_out, pixels_contiguous=dst.stride(3) == 1)
+        grid = (triton.cdiv(h_dst * w_dst, blocks["BLOCK_P"]), triton.cdiv(c_out, blocks["BLOCK_C"]), batch)
+        mixed_depthwise_kernel[grid](
+            src, select, box, bias_arg, dst,
+            n_mix, c_out, src.shape[2], src.shape[3], h_dst, w_dst,
+            *src.stride(), *select.stride(),
+            box.stride(0), box.stride(1), box.stride(3), box.stride(4),
+            *bias_strides, *dst.stride(),
+            pad_h, pad_w, sh, sw, dh, dw,
+            KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None, **blocks,
+        )
+        return
+    if transposed:  # dst channels are the forward inputs; reduce over forward outputs
+        c_dst_g, c_src_g = c_in_g, c_out_g
+        s_wd, s_ws = box.stride(2), box.stride(1)
+    else:
+        c_dst_g, c_src_g = c_out_g, c_in_g
+        s_wd, s_ws = box.stride(1), box.stride(2)
+    blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g, src.dtype)
+    grid = (
+        triton.cdiv(h_dst * w_dst, blocks["BLOCK_M"]),
+        triton.cdiv(c_dst_g, blocks["BLOCK_N"]) * groups,
+        batch,
+    )
+    mixed_conv_kernel[grid](
+        src, select, box, bias_arg, dst,
+        n_mix, c_dst_g, c_src_g, src.shape[2], src.shape[3], h_dst, w_dst,
+        *src.stride(), *select.stride(),
+        box.stride(0), c_out_g * box.stride(1), s_wd, s_ws, box.stride(3), box.stride(4),
+        *bias_strides, *dst.stride(),
+        pad_h, pad_w, sh, sw, dh, dw,
+        KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None,
+        PRECISION=_precision(src.dtype, allow_tf32), **blocks,
+    )
+
+
+def conv_forward(x, select, box, bias, geom: Geometry, allow_tf32: bool) -> torch.Tensor:
+    """Mixed convolution of ``x`` (any strides); the result has ``x``'s memory format."""
+    out_h, out_w = geom.output_size(x.shape[2], x.shape[3], tuple(box.shape[3:]))
+    y = alloc_like_layout(x, (x.shape[0], box.shape[1], out_h, out_w))
+    if y.numel():
+        _run_mixed_conv(x, select, box, bias, y, geom, transposed=False, allow_tf32=allow_tf32)
+    return y
+
+
+def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
+    """Box, bias and select gradients, reduced over the batch inside the kernel."""
+    batch = x.shape[0]
+    n_mix, c_out, c_in_g, kh, kw = box.shape
+    groups = geom.groups
+    c_out_g = c_out // groups
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    pad_h, pad_w = geom.pad[0], geom.pad[2]
+    out_h, out_w = dy.shape[2:]
+    pixels = out_h * out_w
+    depthwise = is_depthwise(x.shape[1], box, groups)
+    has_bias = bias is not None
+    bias_arg = bias if has_bias else box
+    bias_strides = bias.stride() if has_bias else (0, 0)
+    n_pow2 = triton.next_power_of_2(n_mix)
+    if depthwise:
+        block_c = _pow2(c_out, 1, 16 if interpreting() else 32)
+        block_p = _pow2(pixels, 16, 32 if interpreting() else 64)
+        t_pow2 = triton.next_power_of_2(kh * kw)
+        base = triton.cdiv(c_out, block_c)
+        split, per = _split(base, triton.cdiv(pixels, block_p), x.device)
+        grid = (base, split)
+        blocks = dict(BLOCK_P=block_p, BLOCK_C=block_c, T_POW2=t_pow2, num_warps=4)
+    else:
+        block_n = _pow2(c_out_g, 16, 32)
+        block_k = _pow2(c_in_g, 16, 32)
+        block_m = _pow2(pixels, 16, 32 if interpreting() else 64)
+        base_n = triton.cdiv(c_out_g, block_n) * groups
+        base_k = kh * kw * triton.cdiv(c_in_g, block_k)
+        split, per = _split(base_n * base_k, triton.cdiv(pixels, block_m), x.device)
+        grid = (base_n, base_k, split)
+        warps = 8 if n_pow2 * block_n * block_k >= 8192 else 4
+        blocks = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps)
+    programs = 1
+    for g in grid:
+        programs *= g
+    dev = x.device
+    gbox = torch.empty((split, *box.shape), dtype=torch.float32, device=dev)
+    gbias = torch.zeros((split, n_mix, c_out), dtype=torch.float32, device=dev) if has_bias else gbox
+    gsel = torch.empty((programs, batch, n_mix), dtype=torch.float32, device=dev)
+    gbias_strides = gbias.stride() if has_bias else (0, 0, 0)
+    if depthwise:
+        mixed_depthwise_wgrad_kernel[grid](
+            x, dy, select, box, bias_arg, gbox, gbias, gsel,
+            batch, n_mix, c_out, x.shape[2], x.shape[3], out_h, out_w, per,
+            *x.stride(), *dy.stride(), *select.stride(),
+            box.stride(0), box.stride(1), box.stride(3), box.stride(4),
+            *bias_strides,
+            gbox.stride(0), gbox.stride(1), gbox.stride(2), gbox.stride(4), gbox.stride(5),
+            *gbias_strides,
+            pad_h, pad_w, sh, sw, dh, dw,
+            KH=kh, KW=kw, HAS_BIAS=has_bias, N_POW2=n_pow2, **blocks,
+        )
+    else:
+        mixed_conv_wgrad_kernel[grid](
+            x, dy, select, box, bias_arg, gbox, gbias, gsel,
+            batch, n_mix, c_out_g, c_in_g, x.shape[2], x.shape[3], out_h, out_w, per,
+            *x.stride(), *dy.stride(), *select.stride(),
+            *box.stride(), *bias_strides, *gbox.stride(), *gbias_strides,
+            pad_h, pad_w, sh, sw, dh, dw,
+            KH=kh, KW=kw, HAS_BIAS=has_bias, PRECISION=_precision(x.dtype, allow_tf32),
+            N_POW2=n_pow2, **blocks,
+        )
+    grad_box = gbox.sum(0).to(box.dtype)
+    grad_bias = gbias.sum(0).to(bias.dtype) if has_bias else None
+    grad_select = gsel.sum(0).to(select.dtype)
+    return grad_select, grad_box, grad_bias
+
+
+def conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, need_x: bool, need_params: bool):
+    """``(grad_x, grad_select, grad_box, grad_bias)``; entries not asked for are ``None``."""
+    grad_x = grad_select = grad_box = grad_bias = None
+    if need_x:
+        grad_x = alloc_like_layout(x, tuple(x.shape))
+        if grad_x.numel():
+            if dy.numel():
+                _run_mixed_conv(dy, select, box, None, grad_x, geom, transposed=True, allow_tf32=allow_tf32)
+            else:
+                grad_x.zero_()
+    if need_params:
+        if dy.numel() and x.shape[0]:
+            grad_select, grad_box, grad_bias = _run_wgrad(x, dy, select, box, bias, geom, allow_tf32)
+        else:
+            grad_select, grad_box = torch.zeros_like(select), torch.zeros_like(box)
+            grad_bias = None if bias is None else torch.zeros_like(bias)
+    return grad_x, grad_select, grad_box, grad_bias
