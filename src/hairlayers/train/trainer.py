@@ -360,7 +360,10 @@ def train(
                 scaler.update()
                 scheduler.step()
                 step += 1
+                step_epoch = epoch
                 batch_in_epoch += 1
+                if batch_in_epoch == per_epoch:  # checkpoints then point at the next epoch's start
+                    epoch, batch_in_epoch = epoch + 1, 0
 
                 loss_value = float(loss.detach().float().item())
                 if not math.isfinite(loss_value):
@@ -379,7 +382,7 @@ def train(
                     on_step(step, stats)
 
                 if step % config.log_every == 0 or step == total:
-                    record: dict[str, float] = {"step": step, "epoch": epoch}
+                    record: dict[str, float] = {"step": step, "epoch": step_epoch}
                     for key, value in window.items():
                         record[key] = mean_over_ranks(value / window_steps, device)
                     record["lr"] = lr
@@ -392,8 +395,6 @@ def train(
                     save()
                 if step >= total:
                     break
-            if batch_in_epoch >= per_epoch:
-                epoch, batch_in_epoch = epoch + 1, 0
     finally:
         progress.close()
     seconds = time.perf_counter() - run_start
