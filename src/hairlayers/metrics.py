@@ -5,7 +5,7 @@ The field (PromptIR, HAIR, ...) reports scikit-image's ``peak_signal_noise_ratio
 channel, no border crop, SSIM with scikit-image's defaults (uniform 7×7 window, sample covariance,
 ``K1=0.01``, ``K2=0.03``, ``data_range=1``, channels averaged), one value per image, then averaged
 over the test set. :func:`psnr` and :func:`ssim` compute exactly these numbers (equal to
-scikit-image to ~1e-12 in float64) for whole batches on any device, so training and evaluation need
+scikit-image to ~1e-15 in float64) for whole batches on any device, so training and evaluation need
 no scikit-image.
 
 Two switches, both off by default because the protocol does not use them:
