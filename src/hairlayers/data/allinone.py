@@ -70,6 +70,20 @@ def train_reports(root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check
     """Pair the training folders of ``tasks`` under ``root`` (which contains ``Train/``).
 
     Useful to inspect a download before training: ``print(r.summary())`` for each report.
+
+    Args:
+        root: folder containing ``Train/``.
+        tasks: task names.
+        check_files: open every file's header and report unreadable ones.
+
+    Returns:
+        Task name → :class:`~hairlayers.data.PairingReport`.
+
+    Example:
+        >>> import tempfile
+        >>> reports = train_reports(tempfile.mkdtemp(), ["derain"])
+        >>> [str(p.relative_to(p.parents[2])) for p in reports["derain"].missing_folders]
+        ['Train/Derain/rainy', 'Train/Derain/gt']
     """
     root = Path(root)
     out = {}
@@ -85,7 +99,23 @@ def train_reports(root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check
 def test_report(
     root: str | Path, task: str, *, denoise_set: str = "bsd68", check_files: bool = True
 ) -> PairingReport:
-    """Pair the test folders of one task under ``root`` (which contains ``test/``)."""
+    """Pair the test folders of one task under ``root`` (which contains ``test/``).
+
+    Args:
+        root: folder containing ``test/``.
+        task: task name.
+        denoise_set: ``"bsd68"`` or ``"urban100"`` (denoising only).
+        check_files: open every file's header and report unreadable ones.
+
+    Returns:
+        The task's :class:`~hairlayers.data.PairingReport`.
+
+    Example:
+        >>> import tempfile
+        >>> r = test_report(tempfile.mkdtemp(), "denoise", denoise_set="urban100")
+        >>> r.missing_folders[0].parts[-2:], r.pairs
+        (('denoise', 'urban100'), [])
+    """
     root = Path(root)
     check_tasks([task])
     if task == "denoise":
@@ -196,7 +226,11 @@ class AllInOneTrainDataset(Dataset):
         self.counts = Counter(e.label for e in entries)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random crops, flips and noise the items use."""
+        """Select the epoch whose random crops, flips and noise the items use.
+
+        Args:
+            epoch: epoch number (items of different epochs draw from different seeds).
+        """
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

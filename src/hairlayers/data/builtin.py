@@ -177,7 +177,11 @@ class BuiltinTrainDataset(Dataset):
         _check_sizes(self.images, patch_size)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random draws the items use."""
+        """Select the epoch whose random draws the items use.
+
+        Args:
+            epoch: epoch number (items of different epochs draw from different seeds).
+        """
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

@@ -52,7 +52,21 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
 
 
 def check_image(path: str | Path) -> str | None:
-    """Cheap readability check (header only): ``None`` if Pillow can open ``path``, else the reason."""
+    """Cheap readability check (header only): ``None`` if Pillow can open ``path``, else the reason.
+
+    Args:
+        path: image file.
+
+    Returns:
+        ``None`` when readable, otherwise ``"ExceptionType: message"``.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "bad.png")
+        >>> _ = open(p, "wb").write(b"not an image")
+        >>> check_image(p).split(":")[0]
+        'UnidentifiedImageError'
+    """
     image_mod = require("PIL.Image", "reading image files")
     try:
         with image_mod.open(path) as im:

@@ -88,7 +88,13 @@ def center_crop_multiple(image: torch.Tensor, multiple: int = 16) -> torch.Tenso
 
 
 def to_float(image: torch.Tensor) -> torch.Tensor:
-    """``uint8`` → float32 in ``[0, 1]``; float tensors are returned as float32 unchanged."""
+    """``uint8`` → float32 in ``[0, 1]``; float tensors are returned as float32 unchanged.
+
+    Example:
+        >>> import torch
+        >>> to_float(torch.tensor([0, 255], dtype=torch.uint8)).tolist()
+        [0.0, 1.0]
+    """
     if image.dtype == torch.uint8:
         return image.float().div_(255.0)
     return image.float()
