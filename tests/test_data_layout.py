@@ -277,3 +277,12 @@ def test_import_needs_only_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "1.0" in out.stdout and "pip install hairlayers[examples]" in out.stdout
+
+
+def test_non_images_listed_and_root_slip_caught(train_root: Path) -> None:
+    (train_root / "Train/Denoise/list.txt").write_text("img0.png\n")
+    rep = train_reports(train_root, ["denoise"])["denoise"]
+    assert [p.name for p in rep.ignored] == ["list.txt"] and rep.problems == []
+    assert "ignored 1 non-image files: list.txt" in rep.summary()
+    with pytest.raises(HairError, match="not Train/ itself"):
+        AllInOneTrainDataset(train_root / "Train", ["denoise"])

@@ -66,6 +66,12 @@ _TEST = {
 DENOISE_TEST_SETS = ("bsd68", "urban100")
 
 
+def _check_root(root: Path, sub: str) -> None:
+    """Catch the common slip of passing ``.../Train`` itself instead of the folder above it."""
+    if not (root / sub).is_dir() and root.name.lower() == sub.lower() and root.is_dir():
+        raise HairError(f"pass the folder that contains {sub}/, not {sub}/ itself: use {root.parent}")
+
+
 def train_reports(root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check_files: bool = True) -> dict[str, PairingReport]:
     """Pair the training folders of ``tasks`` under ``root`` (which contains ``Train/``).
 
@@ -86,6 +92,7 @@ def train_reports(root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check
         ['Train/Derain/rainy', 'Train/Derain/gt']
     """
     root = Path(root)
+    _check_root(root, "Train")
     out = {}
     for task in check_tasks(tasks):
         inp, tgt, rule, rec = _TRAIN[task]
@@ -117,6 +124,7 @@ def test_report(
         (('denoise', 'urban100'), [])
     """
     root = Path(root)
+    _check_root(root, "test")
     check_tasks([task])
     if task == "denoise":
         if denoise_set not in DENOISE_TEST_SETS:

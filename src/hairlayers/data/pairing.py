@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import HairError
-from .io import check_image, list_images
+from .io import IMAGE_EXTENSIONS, check_image, list_images
 
 __all__ = ["PairingReport", "PairingError", "pair_folders", "list_clean", "RULES"]
 
@@ -58,6 +58,7 @@ class PairingReport:
         missing_folders: expected folders that do not exist.
         ambiguous: ground-truth stems present with several extensions (``x.png`` and ``x.jpg``).
         strict_targets: whether unpaired targets count as a problem (one-to-one tasks).
+        ignored: files in the folders whose suffix is not an image suffix (listed, not a problem).
     """
 
     task: str
@@ -68,6 +69,7 @@ class PairingReport:
     missing_folders: list[Path] = dataclasses.field(default_factory=list)
     ambiguous: list[Path] = dataclasses.field(default_factory=list)
     strict_targets: bool = True
+    ignored: list[Path] = dataclasses.field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -92,6 +94,10 @@ class PairingReport:
         lines = [head] + ["  " + p for p in probs[:_SHOW]]
         if len(probs) > _SHOW:
             lines.append(f"  ... and {len(probs) - _SHOW} more (see .report.problems)")
+        if self.ignored:
+            names = ", ".join(p.name for p in self.ignored[:10])
+            more = f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else ""
+            lines.append(f"  ignored {len(self.ignored)} non-image files: {names}{more}")
         return "\n".join(lines)
 
     def enforce(self, allow_unpaired: bool) -> None:
@@ -111,6 +117,14 @@ class PairingReport:
                     self,
                 )
             warnings.warn(f"using only the pairs found:\n{self.summary()}", UserWarning, stacklevel=3)
+
+
+def _non_images(folder: Path, recursive: bool) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in folder.glob(pattern)
+        if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
 
 
 def _readable(paths: Sequence[Path], report: PairingReport, check_files: bool) -> set[Path]:
@@ -140,6 +154,7 @@ def list_clean(folder: Path, task: str, *, check_files: bool = True) -> PairingR
         report.missing_folders.append(folder)
         return report
     files = list_images(folder, recursive=True)
+    report.ignored = _non_images(folder, recursive=True)
     ok = _readable(files, report, check_files)
     report.pairs = [(None, p) for p in files if p in ok]
     return report
@@ -192,6 +207,7 @@ def pair_folders(
         return report
     inputs = list_images(input_dir, recursive=recursive_inputs)
     targets = list_images(target_dir)
+    report.ignored = _non_images(input_dir, recursive_inputs) + _non_images(target_dir, False)
     by_stem: dict[str, Path] = {}
     for t in targets:
         if t.stem in by_stem:
