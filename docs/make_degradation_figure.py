@@ -47,5 +47,7 @@ def main(out: Path = Path(__file__).parent / "images" / "degradations.png") -> N
 
 
 if __name__ == "__main__":
-    torch.manual_seed(0)  # unused by the degradations (explicit generators); keeps matplotlib-free code honest
+    torch.manual_seed(
+        0
+    )  # unused by the degradations (explicit generators); keeps matplotlib-free code honest
     main()

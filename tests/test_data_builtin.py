@@ -49,7 +49,9 @@ def test_balanced_and_weighted_task_mix() -> None:
     labels = [ds[i][2].split("_")[0] for i in range(10)]
     assert Counter(labels) == {t: 2 for t in TASKS}
     assert _schedule({"denoise": 3, "derain": 1}) == ["denoise", "denoise", "derain", "denoise"]
-    weighted = BuiltinTrainDataset(patch_size=16, length=12, tasks=["derain", "dehaze"], repeats={"derain": 2})
+    weighted = BuiltinTrainDataset(
+        patch_size=16, length=12, tasks=["derain", "dehaze"], repeats={"derain": 2}
+    )
     assert Counter(weighted.schedule) == {"derain": 2, "dehaze": 1}
     with pytest.raises(HairError, match="repeats"):
         BuiltinTrainDataset(tasks=["derain"], repeats={"dehaze": 2})
@@ -112,7 +114,9 @@ def test_image_folder_option(tmp_path: Path) -> None:
             for img in sources for v in variants
         )  # fmt: skip
         assert hit, f"patch {i} is not a window of the source images"
-    test = BuiltinTestDataset(crop_size=32, crops_per_task=2, tasks=["enhance"], image_folder=tmp_path / "mine")
+    test = BuiltinTestDataset(
+        crop_size=32, crops_per_task=2, tasks=["enhance"], image_folder=tmp_path / "mine"
+    )
     assert len(test) == 2
     with pytest.raises(HairError, match=r"b\.jpg \(36x36\)"):
         BuiltinTrainDataset(patch_size=40, image_folder=tmp_path / "mine")

@@ -75,7 +75,9 @@ def _blur_reference(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 def test_motion_blur_is_a_true_convolution_with_replicate_edges() -> None:
     img = torch.rand(3, 11, 13, generator=_g(3))
     kernel = D.random_motion_kernel(_g(4), length=6.0, curvature=0.2)
-    torch.testing.assert_close(D.motion_blur(img, kernel).double(), _blur_reference(img, kernel), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        D.motion_blur(img, kernel).double(), _blur_reference(img, kernel), atol=1e-5, rtol=0
+    )
     asym = torch.zeros(3, 3)
     asym[1, 2] = 1.0  # true convolution: a tap right of centre moves content one pixel right
     shifted = D.motion_blur(img, asym)

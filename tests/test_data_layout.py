@@ -34,7 +34,9 @@ def _img(seed: int, h: int, w: int) -> torch.Tensor:
 
 def _save(path: Path, t: torch.Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.frombytes("RGB", (t.shape[2], t.shape[1]), t.permute(1, 2, 0).contiguous().numpy().tobytes()).save(path)
+    Image.frombytes("RGB", (t.shape[2], t.shape[1]), t.permute(1, 2, 0).contiguous().numpy().tobytes()).save(
+        path
+    )
 
 
 def _pair(inp: Path, tgt: Path, seed: int, h: int = 24, w: int = 20) -> None:
@@ -135,7 +137,9 @@ def test_noise_protocol_matches_numpy_reference() -> None:
     clean = _img(0, 9, 11)
     for sigma in (15, 25, 50):
         noisy = add_gaussian_noise(clean, sigma, torch.Generator().manual_seed(sigma))
-        noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(sigma), dtype=torch.float64).numpy()
+        noise = torch.randn(
+            clean.shape, generator=torch.Generator().manual_seed(sigma), dtype=torch.float64
+        ).numpy()
         ref = np.clip(clean.numpy().astype(np.float64) + noise * sigma, 0, 255).astype(np.uint8)
         assert noisy.dtype == torch.uint8
         np.testing.assert_array_equal(noisy.numpy(), ref)
@@ -240,7 +244,9 @@ def test_denoise_test_options(test_root: Path) -> None:
     a = AllInOneTestDataset(test_root, "denoise", denoise_set="urban100", sigma=50)
     degraded, clean, label = a[0]
     assert label == "denoise_50" and clean.shape == (3, 32, 32) and a.files[0].name == "y.png"
-    assert not torch.equal(degraded, AllInOneTestDataset(test_root, "denoise", denoise_set="urban100", sigma=50, seed=1)[0][0])
+    assert not torch.equal(
+        degraded, AllInOneTestDataset(test_root, "denoise", denoise_set="urban100", sigma=50, seed=1)[0][0]
+    )
     with pytest.raises(HairError, match="denoise_set"):
         AllInOneTestDataset(test_root, "denoise", denoise_set="kodak")
 
@@ -274,7 +280,9 @@ def test_import_needs_only_torch() -> None:
         "    print(e)\n"
     )
     src = str(Path(__file__).resolve().parents[1] / "src")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src}, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "1.0" in out.stdout and "pip install hairlayers[examples]" in out.stdout
 

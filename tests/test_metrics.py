@@ -26,7 +26,7 @@ def _pair(seed: int, b: int, c: int, h: int, w: int, noise: float) -> tuple[torc
 def _sk_per_image(pred: torch.Tensor, target: torch.Tensor) -> tuple[list[float], list[float]]:
     """scikit-image on each HWC image separately: the protocol, written the obvious way."""
     ps, ss = [], []
-    for p, t in zip(pred, target):
+    for p, t in zip(pred, target, strict=True):
         p_np = p.permute(1, 2, 0).numpy()
         t_np = t.permute(1, 2, 0).numpy()
         ps.append(skm.peak_signal_noise_ratio(t_np, p_np, data_range=1))
@@ -49,8 +49,12 @@ def _sk_per_image(pred: torch.Tensor, target: torch.Tensor) -> tuple[list[float]
 def test_equal_to_skimage_float64(seed: int, b: int, c: int, h: int, w: int, noise: float) -> None:
     pred, target = _pair(seed, b, c, h, w, noise)
     sk_p, sk_s = _sk_per_image(pred, target)
-    torch.testing.assert_close(psnr(pred, target, reduction="none"), torch.tensor(sk_p, dtype=torch.float64), rtol=0, atol=1e-6)
-    torch.testing.assert_close(ssim(pred, target, reduction="none"), torch.tensor(sk_s, dtype=torch.float64), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        psnr(pred, target, reduction="none"), torch.tensor(sk_p, dtype=torch.float64), rtol=0, atol=1e-6
+    )
+    torch.testing.assert_close(
+        ssim(pred, target, reduction="none"), torch.tensor(sk_s, dtype=torch.float64), rtol=0, atol=1e-6
+    )
     assert abs(psnr(pred, target).item() - float(np.mean(sk_p))) < 1e-6
     assert abs(ssim(pred, target).item() - float(np.mean(sk_s))) < 1e-6
 
@@ -58,8 +62,16 @@ def test_equal_to_skimage_float64(seed: int, b: int, c: int, h: int, w: int, noi
 def test_float32_close_to_skimage() -> None:
     pred, target = _pair(3, 2, 3, 40, 33, 0.1)
     sk_p, sk_s = _sk_per_image(pred, target)
-    assert torch.allclose(psnr(pred.float(), target.float(), reduction="none").double(), torch.tensor(sk_p, dtype=torch.float64), atol=1e-4)
-    assert torch.allclose(ssim(pred.float(), target.float(), reduction="none").double(), torch.tensor(sk_s, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        psnr(pred.float(), target.float(), reduction="none").double(),
+        torch.tensor(sk_p, dtype=torch.float64),
+        atol=1e-4,
+    )
+    assert torch.allclose(
+        ssim(pred.float(), target.float(), reduction="none").double(),
+        torch.tensor(sk_s, dtype=torch.float64),
+        atol=1e-4,
+    )
 
 
 def test_unbatched_equals_batch_entry() -> None:
@@ -67,7 +79,9 @@ def test_unbatched_equals_batch_entry() -> None:
     batch = ssim(pred, target, reduction="none")
     assert ssim(pred[1], target[1]).shape == ()
     assert ssim(pred[1], target[1]).item() == pytest.approx(batch[1].item(), abs=1e-12)
-    assert psnr(pred[0], target[0]).item() == pytest.approx(psnr(pred, target, reduction="none")[0].item(), abs=1e-12)
+    assert psnr(pred[0], target[0]).item() == pytest.approx(
+        psnr(pred, target, reduction="none")[0].item(), abs=1e-12
+    )
 
 
 def test_y_channel_formula_and_skimage() -> None:
@@ -77,8 +91,12 @@ def test_y_channel_formula_and_skimage() -> None:
     torch.testing.assert_close(y[:, 0], manual)
     ty = rgb_to_y(target)
     sk_p, sk_s = _sk_per_image(y, ty)
-    torch.testing.assert_close(psnr(pred, target, y_channel=True, reduction="none"), torch.tensor(sk_p, dtype=torch.float64))
-    torch.testing.assert_close(ssim(pred, target, y_channel=True, reduction="none"), torch.tensor(sk_s, dtype=torch.float64))
+    torch.testing.assert_close(
+        psnr(pred, target, y_channel=True, reduction="none"), torch.tensor(sk_p, dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        ssim(pred, target, y_channel=True, reduction="none"), torch.tensor(sk_s, dtype=torch.float64)
+    )
 
 
 def test_crop_border_matches_cropping_by_hand() -> None:
@@ -112,7 +130,12 @@ def test_gradients_flow() -> None:
         (torch.rand(1, 2, 3, 8, 8), torch.rand(1, 2, 3, 8, 8), HairError, "5-D"),
         (torch.rand(2, 3, 8, 8) + 1.5, torch.rand(2, 3, 8, 8), HairError, "outside [0, 1]"),
         (torch.full((2, 3, 8, 8), float("nan")), torch.rand(2, 3, 8, 8), HairError, "NaN True"),
-        (torch.randint(0, 255, (2, 3, 8, 8), dtype=torch.uint8), torch.rand(2, 3, 8, 8), TypeError, "floating-point"),
+        (
+            torch.randint(0, 255, (2, 3, 8, 8), dtype=torch.uint8),
+            torch.rand(2, 3, 8, 8),
+            TypeError,
+            "floating-point",
+        ),
         (torch.rand(2, 3, 8, 8, dtype=torch.float64), torch.rand(2, 3, 8, 8), TypeError, "dtypes differ"),
         (torch.rand(2, 3, 6, 8), torch.rand(2, 3, 6, 8), HairError, "at least 7x7"),
     ],

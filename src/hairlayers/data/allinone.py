@@ -37,7 +37,7 @@ from ._seeding import generator
 from .degradations import add_gaussian_noise
 from .io import load_image_uint8
 from .pairing import PairingReport, list_clean, pair_folders
-from .tasks import PAPER_SIGMAS, THREE_TASKS, TASKS, check_tasks, denoise_label
+from .tasks import PAPER_SIGMAS, TASKS, THREE_TASKS, check_tasks, denoise_label
 from .transforms import center_crop_multiple, random_crop, random_flip, to_float
 
 __all__ = ["PAPER_REPEATS", "AllInOneTrainDataset", "AllInOneTestDataset", "train_reports", "test_report"]
@@ -72,7 +72,9 @@ def _check_root(root: Path, sub: str) -> None:
         raise HairError(f"pass the folder that contains {sub}/, not {sub}/ itself: use {root.parent}")
 
 
-def train_reports(root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check_files: bool = True) -> dict[str, PairingReport]:
+def train_reports(
+    root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check_files: bool = True
+) -> dict[str, PairingReport]:
     """Pair the training folders of ``tasks`` under ``root`` (which contains ``Train/``).
 
     Useful to inspect a download before training: ``print(r.summary())`` for each report.
@@ -99,7 +101,9 @@ def train_reports(root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check
         if inp is None:
             out[task] = list_clean(root / tgt, task, check_files=check_files)
         else:
-            out[task] = pair_folders(root / inp, root / tgt, task, rule=rule, recursive_inputs=rec, check_files=check_files)
+            out[task] = pair_folders(
+                root / inp, root / tgt, task, rule=rule, recursive_inputs=rec, check_files=check_files
+            )
     return out
 
 
@@ -224,7 +228,9 @@ class AllInOneTrainDataset(Dataset):
             if task == "denoise":
                 for sigma in self.sigmas:
                     for _ in range(self.repeats[task]):
-                        entries += [_Entry(denoise_label(sigma), None, t, float(sigma)) for _, t in report.pairs]
+                        entries += [
+                            _Entry(denoise_label(sigma), None, t, float(sigma)) for _, t in report.pairs
+                        ]
             else:
                 for _ in range(self.repeats[task]):
                     entries += [_Entry(task, i, t, None) for i, t in report.pairs]
@@ -254,7 +260,9 @@ class AllInOneTrainDataset(Dataset):
             (clean,) = random_crop((clean,), self.patch_size, g, where=str(e.target))
             images = (clean,)
         else:
-            images = random_crop((load_image_uint8(e.input), clean), self.patch_size, g, where=f"{e.input} / {e.target}")
+            images = random_crop(
+                (load_image_uint8(e.input), clean), self.patch_size, g, where=f"{e.input} / {e.target}"
+            )
         if self.flips:
             images = random_flip(images, g)
         if e.input is None:

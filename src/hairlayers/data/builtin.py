@@ -86,7 +86,9 @@ def builtin_images(split: str = "train", image_folder: str | Path | None = None)
     if image_folder is not None:
         files = list_images(image_folder, recursive=True)
         if not files:
-            raise HairError(f"image_folder {image_folder} contains no images (looked for common suffixes, recursively)")
+            raise HairError(
+                f"image_folder {image_folder} contains no images (looked for common suffixes, recursively)"
+            )
         return {str(p): _folder_image(str(p), p.stat().st_mtime_ns) for p in files}
     if split not in ("train", "test"):
         raise HairError(f"split must be 'train' or 'test', got {split!r}")
@@ -155,7 +157,9 @@ class BuiltinTrainDataset(Dataset):
         weights = {t: 1 for t in self.tasks}
         for k, v in (repeats or {}).items():
             if k not in self.tasks or not isinstance(v, int) or v < 1:
-                raise HairError(f"repeats must map selected tasks {self.tasks} to ints >= 1, got {k!r}: {v!r}")
+                raise HairError(
+                    f"repeats must map selected tasks {self.tasks} to ints >= 1, got {k!r}: {v!r}"
+                )
             weights[k] = v
         if length < 1 or patch_size < 1:
             raise HairError(f"length and patch_size must be >= 1, got {length}, {patch_size}")
@@ -197,7 +201,9 @@ class BuiltinTrainDataset(Dataset):
         if self.flips:
             (clean,) = random_flip((clean,), g)
         clean = clean.contiguous()
-        sigma = self.sigmas[int(torch.randint(len(self.sigmas), (1,), generator=g))] if task == "denoise" else 25
+        sigma = (
+            self.sigmas[int(torch.randint(len(self.sigmas), (1,), generator=g))] if task == "denoise" else 25
+        )
         degraded, label = degrade(clean, task, g, sigma=sigma, **self.params.get(task, {}))
         return degraded, to_float(clean), label
 

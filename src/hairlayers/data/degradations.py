@@ -291,7 +291,12 @@ def random_motion_kernel(
     y0, x0 = ys.floor(), xs.floor()
     fy, fx = ys - y0, xs - x0
     kernel = torch.zeros(size * size, dtype=torch.float64)
-    for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+    for dy, dx, wgt in (
+        (0, 0, (1 - fy) * (1 - fx)),
+        (0, 1, (1 - fy) * fx),
+        (1, 0, fy * (1 - fx)),
+        (1, 1, fy * fx),
+    ):
         kernel.index_add_(0, ((y0 + dy) * size + (x0 + dx)).long(), wgt)
     kernel = kernel.view(size, size)
     return (kernel / kernel.sum()).float()
@@ -318,7 +323,11 @@ def motion_blur(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def add_motion_blur(
-    image: torch.Tensor, generator: torch.Generator, *, length: Range = (5.0, 17.0), curvature: Range = (0.0, 0.3)
+    image: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    length: Range = (5.0, 17.0),
+    curvature: Range = (0.0, 0.3),
 ) -> torch.Tensor:
     """:func:`motion_blur` with a :func:`random_motion_kernel`.
 

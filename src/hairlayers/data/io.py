@@ -13,7 +13,14 @@ import torch
 from ..errors import HairError
 from ._optional import require
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "list_images", "load_image", "load_image_uint8", "check_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "list_images",
+    "load_image",
+    "load_image_uint8",
+    "check_image",
+]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File suffixes (case-insensitive) treated as images when globbing folders."""
@@ -46,7 +53,8 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
         raise HairError(f"image folder not found: {folder}")
     pattern = "**/*" if recursive else "*"
     return sorted(
-        p for p in folder.glob(pattern)
+        p
+        for p in folder.glob(pattern)
         if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
 

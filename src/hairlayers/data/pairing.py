@@ -112,8 +112,8 @@ class PairingReport:
         if self.problems:
             if not allow_unpaired:
                 raise PairingError(
-                    f"refusing a half-paired dataset (pass allow_unpaired=True to train on the pairs found):\n"
-                    f"{self.summary()}",
+                    "refusing a half-paired dataset (pass allow_unpaired=True to use the pairs found):\n"
+                    + self.summary(),
                     self,
                 )
             warnings.warn(f"using only the pairs found:\n{self.summary()}", UserWarning, stacklevel=3)
@@ -122,7 +122,8 @@ class PairingReport:
 def _non_images(folder: Path, recursive: bool) -> list[Path]:
     pattern = "**/*" if recursive else "*"
     return sorted(
-        p for p in folder.glob(pattern)
+        p
+        for p in folder.glob(pattern)
         if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
 
