@@ -2,6 +2,7 @@
 
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model
 from . import promptir, restormer  # noqa: F401  (registers the models)
+from . import airnet  # noqa: F401  (registers airnet)
 from .checkpoints import load_pretrained, zoo_table  # noqa: F401
 
 __all__ = ["create_model", "list_models", "model_info", "register_model", "ModelInfo"]
