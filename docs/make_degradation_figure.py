@@ -12,7 +12,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 
 from hairlayers.data import builtin_images, degrade  # noqa: E402
 from hairlayers.data._seeding import generator  # noqa: E402
@@ -47,7 +46,4 @@ def main(out: Path = Path(__file__).parent / "images" / "degradations.png") -> N
 
 
 if __name__ == "__main__":
-    torch.manual_seed(
-        0
-    )  # unused by the degradations (explicit generators); keeps matplotlib-free code honest
     main()

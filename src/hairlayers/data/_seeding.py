@@ -27,5 +27,11 @@ def mix_seed(*parts: int) -> int:
 
 
 def generator(*parts: int) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded with :func:`mix_seed` of ``parts``."""
+    """A CPU ``torch.Generator`` seeded with :func:`mix_seed` of ``parts``.
+
+    Example:
+        >>> import torch
+        >>> torch.equal(torch.rand(2, generator=generator(3, 4)), torch.rand(2, generator=generator(3, 4)))
+        True
+    """
     return torch.Generator().manual_seed(mix_seed(*parts))
