@@ -1,0 +1,448 @@
+"""``hairify``: turn any encoder-decoder network into a HAIR network in one call (paper §3.2)."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import HairError
+from ..layers import GIVClassifier, HyperSelectingNet, WeightBox
+from .blocks import block_roots, signature
+from .convert import INITS, set_module, to_hyper, torch_base
+from .routing import BlockSelect, EmbedHook, SplitHook, SplitReached, pop_state, push_state
+from .split import SplitPoint, find_split
+from .trace import as_args, default_example_input, downstream_calls, record
+
+MODES = ("hyper", "embed", "free")
+
+
+@dataclass
+class BlockPlan:
+    """One block of the hyper half: its layers, level and selecting net."""
+
+    name: str  # module name of the block root (a converted layer itself for a block of one)
+    key: str  # its key in HairModel.selectors / .embeddings / .free_givs
+    type_name: str
+    level: int
+    size: tuple[int, int] | None
+    num_kernels: int
+    layers: list[str]  # converted layers, model-relative names
+    box: str | None = None  # key in HairModel.boxes when the block shares a weight box
+    embed_channels: int = 0  # mode="embed": width of the block input's channel axis
+    embed_axis: int = 1  # mode="embed": 1 for (B, C, ...) maps, -1 for (B, ..., C) tokens
+
+
+@dataclass
+class HairPlan:
+    """Everything hairify decided, for the summary, ``specialize`` and ``unhairify``."""
+
+    mode: str
+    split: SplitPoint
+    stages: str
+    levels: list[tuple[int, int]]
+    giv_dim: int
+    init: str
+    share_boxes: bool
+    blocks: list[BlockPlan]
+    static: dict[str, str] = field(default_factory=dict)  # downstream layers left static -> why
+    upstream: int = 0  # convertible layers before the split (untouched)
+    original_params: int = 0
+    example_shape: tuple[int, ...] = ()
+
+    def block(self, key: str) -> BlockPlan:
+        return next(b for b in self.blocks if b.key == key)
+
+
+def _matches(name: str, patterns: Sequence[str] | str | None) -> bool:
+    if patterns is None:
+        return False
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            if fnmatch.fnmatchcase(name, pattern):
+                return True
+        elif name == pattern or name.startswith(pattern + "."):
+            return True
+    return False
+
+
+def _unique_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _kernels_for(num_kernels: Any, level: int, num_levels: int) -> int:
+    if isinstance(num_kernels, bool):
+        raise TypeError(f"num_kernels must be an int, a sequence or a mapping, got {num_kernels!r}")
+    if isinstance(num_kernels, int):
+        value = num_kernels
+    elif isinstance(num_kernels, Mapping):
+        if level not in num_kernels:
+            raise HairError(
+                f"num_kernels mapping has no entry for level {level} (levels 1..{num_levels}, 1 = full "
+                f"resolution); got keys {sorted(num_kernels)}"
+            )
+        value = num_kernels[level]
+    elif isinstance(num_kernels, Sequence):
+        if len(num_kernels) != num_levels:
+            raise HairError(
+                f"num_kernels as a sequence needs one entry per level, level 1 (full resolution) first: "
+                f"the model has {num_levels} levels, got {list(num_kernels)}"
+            )
+        value = num_kernels[level - 1]
+    else:
+        raise TypeError(f"num_kernels must be an int, a sequence or a mapping, got {type(num_kernels).__name__}")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise HairError(f"num_kernels for level {level} must be a positive int, got {value!r}")
+    return value
+
+
+class HairModel(nn.Module):
+    """A network whose second half is driven by one GIV per image (built by :func:`hairify`).
+
+    Attributes:
+        model: the wrapped network; its layers downstream of the split are hyper layers.
+        classifier: split features -> GIV ``(B, giv_dim)`` (``None`` in ``mode="free"``).
+        selectors: one :class:`~hairlayers.HyperSelectingNet` per block (``"hyper"``, ``"free"``).
+        boxes: the shared :class:`~hairlayers.WeightBox` of each level's same-shaped blocks.
+        embeddings: per-block GIV projections (``mode="embed"``).
+        free_givs: per-block learned GIVs (``mode="free"``).
+        plan: the :class:`HairPlan` (what was converted and why).
+
+    ``forward`` has the wrapped model's signature and returns what it returns.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2),
+        ...                     nn.Conv2d(8, 8, 3, padding=1), nn.Upsample(scale_factor=2),
+        ...                     nn.Conv2d(8, 3, 3, padding=1))
+        >>> hair = hairify(net, example_input=torch.randn(2, 3, 16, 16), num_kernels=3)
+        >>> x = torch.randn(2, 3, 16, 16)
+        >>> hair(x).shape, hair.giv(x).shape
+        (torch.Size([2, 3, 16, 16]), torch.Size([2, 16]))
+        >>> torch.allclose(hair(x), net(x), atol=1e-5)       # init="copy": same function at step 0
+        True
+    """
+
+    def __init__(self, model: nn.Module, plan: HairPlan, classifier: nn.Module | None,
+                 hsn_hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.plan = plan
+        self.token = uuid.uuid4().hex
+        self.classifier = classifier
+        self.selectors = nn.ModuleDict()
+        self.boxes = nn.ModuleDict()
+        self.embeddings = nn.ModuleDict()
+        self.free_givs = nn.ParameterDict()
+        self._originals: dict[str, nn.Module] = {}
+        param = next(model.parameters(), None)
+        factory = {"device": param.device, "dtype": param.dtype} if param is not None else {}
+        for block in plan.blocks:
+            if plan.mode == "embed":
+                proj = nn.Linear(plan.giv_dim, block.embed_channels, **factory)
+                nn.init.zeros_(proj.weight)  # zero shift at step 0: the original function
+                nn.init.zeros_(proj.bias)
+                self.embeddings[block.key] = proj
+            else:
+                self.selectors[block.key] = HyperSelectingNet(
+                    plan.giv_dim, block.num_kernels, hsn_hidden, **factory)
+            if plan.mode == "free":
+                self.free_givs[block.key] = nn.Parameter(torch.randn(plan.giv_dim, **factory))
+
+    # --- the GIV route -------------------------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        opened = push_state(self)
+        try:
+            return self.model(*args, **kwargs)
+        finally:
+            pop_state(opened)
+
+    def _route(self, features: torch.Tensor) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Called by the split hook: the GIV and every block's ``(B, N)`` selecting vector."""
+        batch = features.shape[0]
+        if self.plan.mode == "free":
+            selects = {k: self.selectors[k](g.unsqueeze(0)).expand(batch, -1)
+                       for k, g in self.free_givs.items()}
+            return None, selects
+        giv = self.classifier(features)
+        if not isinstance(giv, torch.Tensor) or giv.dim() != 2 or giv.shape != (batch, self.plan.giv_dim):
+            shape = tuple(giv.shape) if isinstance(giv, torch.Tensor) else type(giv).__name__
+            raise HairError(
+                f"the classifier must map the split features {tuple(features.shape)} to a GIV of shape "
+                f"(B, giv_dim) = ({batch}, {self.plan.giv_dim}), got {shape}"
+            )
+        if self.plan.mode == "embed":
+            return giv, {}
+        return giv, {key: hsn(giv) for key, hsn in self.selectors.items()}
+
+    def _embed_shift(self, key: str, giv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        block = self.plan.block(key)
+        shift = self.embeddings[key](giv)
+        if x.shape[0] != giv.shape[0]:
+            raise HairError(f"block {block.name!r} got a batch of {x.shape[0]} but the GIV has {giv.shape[0]}")
+        if block.embed_axis == 1:
+            return shift.reshape(shift.shape[0], shift.shape[1], *([1] * (x.dim() - 2)))
+        return shift.reshape(shift.shape[0], *([1] * (x.dim() - 2)), shift.shape[1])
+
+    def _capture(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Run the model up to the split point only; return the GIV and the selecting vectors."""
+        opened = push_state(self, stop_at_split=True)
+        try:
+            self.model(*args, **kwargs)
+        except SplitReached as reached:
+            return reached.giv, reached.selects
+        finally:
+            pop_state(opened)
+        raise HairError(f"the split point ({self.plan.split.describe()}) did not run on this input")
+
+    def giv(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The Global Information Vector ``(B, giv_dim)`` of a batch (runs the first half only).
+
+        Raises:
+            HairError: in ``mode="free"``, which has no classifier.
+        """
+        if self.plan.mode == "free":
+            raise HairError("mode='free' has no classifier and no per-image GIV (each block learns its own)")
+        giv, _ = self._capture(*args, **kwargs)
+        assert giv is not None
+        return giv
+
+    def selects(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Every block's ``(B, N)`` selecting vector for a batch, keyed by block name."""
+        _, selects = self._capture(*args, **kwargs)
+        return {self.plan.block(k).name: v for k, v in selects.items()}
+
+    # --- reporting -----------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """A table of what was converted, grouped by level and block, and why the split is there."""
+        from .summary import summary_text
+
+        return summary_text(self)
+
+    def extra_repr(self) -> str:
+        return self.summary()
+
+
+def hairify(
+    model: nn.Module,
+    split: str | int | float = "mid",
+    *,
+    example_input: Any = None,
+    num_kernels: int | Sequence[int] | Mapping[int, int] = 5,
+    giv_dim: int | None = None,
+    classifier: nn.Module | None = None,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    init: str = "copy",
+    inplace: bool = False,
+    mode: str = "hyper",
+    min_params: int = 0,
+    block_types: Sequence[type] | None = None,
+    blocks: Sequence[str] | None = None,
+    share_boxes: bool | None = None,
+    noise: float = 0.01,
+    hsn_hidden: Sequence[int] = (48, 24, 12),
+) -> HairModel:
+    """Turn an image-to-image network into a HAIR network (classifier at the split, hyper decoder).
+
+    Discovery runs the model twice on ``example_input`` (default: a ``(2, C, 64, 64)`` random
+    batch, ``C`` from the first ``nn.Conv2d``) under ``torch.no_grad()`` in eval mode: once to
+    record the resolution path, once with noise added at the split to find what depends on it.
+
+    Args:
+        model: any ``nn.Module``; its forward code is not changed.
+        split: ``"mid"`` (where the map first reaches its lowest resolution), a module name
+            (``"down3_4"``, ``"latent:input"``), an int ``k`` ("after resolution stage k") or a
+            float fraction of the execution order. See ``docs/hairify.md`` for the rules.
+        example_input: a Tensor or a tuple of positional arguments for discovery.
+        num_kernels: N per weight box: an int, a sequence with one entry per level (level 1 = full
+            resolution first, e.g. Res-HAIR's ``[5, 7, 7, 9]``) or a mapping ``{level: N}``.
+        giv_dim: GIV width (default: twice the first convolution's output channels, the paper's
+            ``2C``).
+        classifier: a module mapping the split features to ``(B, giv_dim)`` (default: a
+            :class:`~hairlayers.GIVClassifier` sized from the split features).
+        include: name patterns (glob, or a plain name meaning that module and its children) of
+            the layers that may be converted; default all downstream layers.
+        exclude: name patterns of downstream layers to keep static (wins over ``include``).
+        init: ``"copy"`` (every expert = the original weights: the same function at step 0),
+            ``"copy+noise"`` (copy + Gaussian noise of ``noise × std(weight)``) or ``"fresh"``.
+        inplace: convert ``model`` itself instead of a deep copy.
+        mode: ``"hyper"`` (weight generation, the paper's HAIR), ``"embed"`` (Table 4 (b): the
+            GIV is added as a learned per-block conditioning embedding, zero at step 0, no weight
+            generation) or ``"free"`` (Table 4 (c): no classifier, each block learns its own GIV).
+        min_params: layers with fewer parameters stay static (tiny heads).
+        block_types: module types that are blocks (default: auto-detected repeated blocks).
+        blocks: explicit block names (turns auto-detection off).
+        share_boxes: same-shaped blocks at the same level share one weight box. Default: share
+            with ``init="fresh"``, not with the copy inits (sharing would start every block from
+            the first block's weights and change the function).
+        noise: relative noise of ``init="copy+noise"``.
+        hsn_hidden: hidden widths of every block's selecting net.
+
+    Returns:
+        A :class:`HairModel`.
+
+    Raises:
+        HairError: no spatial downsampling (with ``split="mid"``), an unknown split name (the
+            message lists candidates), nothing convertible after the split, an example input the
+            model rejects, or inconsistent arguments.
+    """
+    if mode not in MODES:
+        raise HairError(f"mode must be one of {MODES}, got {mode!r}")
+    if init not in INITS:
+        raise HairError(f"init must be one of {INITS}, got {init!r}")
+    if mode == "free" and classifier is not None:
+        raise HairError("mode='free' has no classifier (each block learns its own GIV); drop classifier=")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(model, HairModel):
+        raise HairError("the model is already a HairModel; unhairify it first")
+    args = as_args(example_input) if example_input is not None else (default_example_input(model),)
+
+    trace = record(model, args, fingerprints=True)
+    point, path = find_split(trace, split)
+    downstream = downstream_calls(model, args, (point.name, point.side), trace)
+    levels = path.levels()
+
+    # --- which layers become hyper -------------------------------------------------------------
+    converted: list[str] = []
+    static: dict[str, str] = {}
+    upstream = 0
+    calls_by_name: dict[str, list[int]] = {}
+    for i, call in enumerate(trace.calls):
+        calls_by_name.setdefault(call.name, []).append(i)
+    split_call = trace.calls[point.call]
+    split_start = split_call.end if point.side == "output" else split_call.order
+    for name, module in model.named_modules():
+        if not isinstance(module, tuple(_BASES)):
+            continue
+        indices = calls_by_name.get(name, [])
+        down = [i for i in indices if i in downstream]
+        if not down:
+            if any(trace.calls[i].order >= split_start for i in indices):
+                static[name] = "runs after the split, but on features that do not depend on it"
+            else:
+                upstream += bool(indices)
+            continue
+        reason = None
+        if torch_base(module) is None:
+            reason = f"{type(module).__name__} has its own forward"
+        elif len(down) != len(indices):
+            reason = "also runs before the split (shared with the first half)"
+        elif _matches(name, exclude):
+            reason = "excluded"
+        elif include is not None and not _matches(name, include):
+            reason = "not included"
+        elif sum(p.numel() for p in module.parameters()) < min_params:
+            reason = f"fewer than min_params={min_params} parameters"
+        elif not all(trace.calls[i].simple for i in indices):
+            reason = "called with extra arguments"
+        elif trace.batch is not None and any(trace.calls[i].in_shape[0] != trace.batch for i in indices):
+            reason = "its input's leading dimension is not the batch (e.g. B·L tokens)"
+        if reason:
+            static[name] = reason
+        else:
+            converted.append(name)
+    if not converted:
+        ran = [c.name for i, c in enumerate(trace.calls) if i in downstream and c.name][:12]
+        raise HairError(
+            f"nothing convertible after the split ({point.describe()}): no nn.Conv2d, nn.ConvTranspose2d "
+            f"or nn.Linear runs downstream of it"
+            + (f" (left static: {static})" if static else "")
+            + (f"; downstream modules: {ran}" if ran else "; nothing runs downstream of it")
+        )
+
+    # --- blocks, levels, boxes -----------------------------------------------------------------
+    roots = block_roots(model, converted, block_types, blocks)
+    modules = dict(model.named_modules())
+    by_root: dict[str, list[str]] = {}
+    for layer in converted:
+        by_root.setdefault(roots[layer], []).append(layer)
+    share = (init == "fresh") if share_boxes is None else bool(share_boxes)
+    plans: list[BlockPlan] = []
+    keys: set[str] = set()
+    for root, layers in sorted(by_root.items(), key=lambda kv: calls_by_name[kv[0]][0]):
+        first = calls_by_name[root][0]
+        size = path.size_at(trace, first)
+        level = path.level_of(size) if size else 1
+        key = root.replace(".", "__")
+        if key in keys:
+            raise HairError(f"two blocks map to the key {key!r}; name them with blocks=")
+        keys.add(key)
+        in_shape = trace.calls[first].in_shape or ()
+        is_linear = isinstance(modules[root], nn.Linear)
+        axis = 1 if len(in_shape) == 4 and not is_linear else -1
+        plans.append(BlockPlan(
+            root, key, type(modules[root]).__name__, level, size,
+            _kernels_for(num_kernels, level, len(levels)), layers,
+            embed_channels=in_shape[axis] if in_shape else 0, embed_axis=axis,
+        ))
+    if share:
+        groups: dict[tuple, str] = {}
+        for block in plans:
+            if block.layers == [block.name]:
+                continue  # a block of one shares with nobody
+            sig = (block.level, signature(modules[block.name]))
+            block.box = groups.setdefault(sig, f"level{block.level}_{block.type_name}_{len(groups)}")
+
+    # --- classifier ----------------------------------------------------------------------------
+    features = split_call.out if point.side == "output" else split_call.inp
+    if giv_dim is None:
+        first_conv = next((c for c in trace.calls if isinstance(c.module, nn.Conv2d)), None)
+        giv_dim = 2 * first_conv.module.out_channels if first_conv else max(8, point.shape[1] // 4)
+    if not isinstance(giv_dim, int) or isinstance(giv_dim, bool) or giv_dim < 1:
+        raise HairError(f"giv_dim must be a positive int, got {giv_dim!r}")
+    if mode != "free" and classifier is None:
+        if features.dim() != 4:
+            raise HairError(
+                f"the split features have shape {tuple(features.shape)}, not (B, C, H, W): the default "
+                "GIVClassifier needs a feature map; pass classifier= (features -> (B, giv_dim))"
+            )
+        classifier = GIVClassifier(features.shape[1], giv_dim).to(features.device, features.dtype)
+
+    plan = HairPlan(
+        mode, point, path.text(), levels, giv_dim, init, share, plans, static, upstream,
+        _unique_params(model), tuple(args[0].shape) if isinstance(args[0], torch.Tensor) else (),
+    )
+    del trace, features, split_call
+
+    # --- build ---------------------------------------------------------------------------------
+    target = model if inplace else copy.deepcopy(model)
+    hair = HairModel(target, plan, classifier, hsn_hidden)
+    target_modules = dict(target.named_modules())
+    if mode == "embed":
+        for block in plans:
+            target_modules[block.name].register_forward_pre_hook(EmbedHook(hair.token, block.key))
+    else:
+        for block in plans:
+            if block.box is not None and block.box not in hair.boxes:
+                hair.boxes[block.box] = WeightBox(block.num_kernels)
+            for name in block.layers:
+                original = target_modules[name]
+                hair._originals[name] = copy.deepcopy(original)
+                layer = to_hyper(original, block.num_kernels, init, noise)
+                if block.box is not None:
+                    role = name[len(block.name) + 1:]
+                    hair.boxes[block.box].share(role, layer)
+                layer.select_provider = BlockSelect(hair.token, block.key, name)
+                set_module(target, name, layer)
+    split_module = target.get_submodule(point.name)
+    hook = SplitHook(hair.token, point.side)
+    if point.side == "output":
+        split_module.register_forward_hook(hook)
+    else:
+        split_module.register_forward_pre_hook(hook)
+    return hair
+
+
+_BASES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)

@@ -1,0 +1,176 @@
+"""How the GIV reaches the hyper layers without touching the model's own forward code.
+
+``HairModel.forward`` opens a *call state* for the duration of one forward pass and closes it in
+``finally``. A forward hook on the split module (:class:`SplitHook`) runs the classifier on the
+split features and the selecting net of every block, and stores the ``(B, N)`` selecting vectors
+in that state. Each hyper layer's ``select_provider`` (a :class:`BlockSelect`) reads its block's
+vector from the state.
+
+Why a :class:`contextvars.ContextVar`:
+
+* it is per thread (``nn.DataParallel`` runs its replicas in threads) and per task;
+* nested calls (a HAIR model inside another, or ``hair.giv`` inside a forward) push and pop
+  their own entry, keyed by the model's token, so no call sees another's vectors;
+* a layer called outside a forward, or before the split has run, finds no vector and raises —
+  a stale vector from an earlier batch can never be reused;
+* TorchDynamo cannot trace a ContextVar, so compiled code keeps the states in a plain dict of
+  stacks keyed by the model's token instead (see :func:`current_state`). A whole-graph compile
+  (no graph breaks) keeps the state inside the graph; with graph breaks, two threads running the
+  *same compiled* HairModel at once could see each other's vectors — eager calls never can.
+
+Hooks and providers are small stateless objects (a token and a key), not closures over the
+wrapper, so ``copy.deepcopy``, pickling and DataParallel replication give each copy hooks that
+read the copy's own state.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import HairError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hairify import HairModel
+
+_STATES: contextvars.ContextVar[dict[str, "CallState"] | None] = contextvars.ContextVar(
+    "hairlayers_call_states", default=None
+)
+# TorchDynamo cannot trace ContextVar.get (torch 2.13), so compiled code keeps its states in a
+# plain dict of stacks (token -> open states). Eager calls push there too, because Dynamo may run
+# HairModel.forward eagerly and compile the inner frames (hooks, layers) on their own.
+_STACKS: dict[str, list["CallState"]] = {}
+
+
+class SplitReached(Exception):
+    """Raised by the split hook to stop a forward early (used by ``HairModel.giv``)."""
+
+    def __init__(self, giv: torch.Tensor | None, selects: dict[str, torch.Tensor]) -> None:
+        super().__init__("split reached")
+        self.giv, self.selects = giv, selects
+
+
+@dataclass(eq=False)
+class CallState:
+    """What one forward pass of one HAIR model knows: the GIV and each block's selecting vector."""
+
+    hair: "HairModel"
+    stop_at_split: bool = False
+    compiled: bool = False
+    giv: torch.Tensor | None = None
+    selects: dict[str, torch.Tensor] = field(default_factory=dict)
+    split_done: bool = False
+
+
+def push_state(hair: "HairModel", stop_at_split: bool = False) -> tuple[CallState, Any]:
+    """Open a fresh call state for ``hair``; pass the result to :func:`pop_state` in ``finally``."""
+    compiling = torch.compiler.is_compiling()
+    state = CallState(hair, stop_at_split, compiling)
+    _STACKS.setdefault(hair.token, []).append(state)
+    if compiling:
+        return state, None
+    outer = _STATES.get()
+    return state, _STATES.set({**(outer or {}), hair.token: state})
+
+
+def pop_state(opened: tuple[CallState, Any]) -> None:
+    """Close a call state (whatever happened during the call)."""
+    state, context_token = opened
+    stack = _STACKS[state.hair.token]
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is state:
+            del stack[i]
+            break
+    if not stack:
+        del _STACKS[state.hair.token]
+    if context_token is not None:
+        _STATES.reset(context_token)
+
+
+def current_state(token: str) -> CallState | None:
+    """The open call state of the HAIR model with this token, or ``None`` outside its forward.
+
+    Eager code reads the context variable (per thread and task). Compiled code, and eager code
+    between two compiled graphs of a compiled forward, read the stack of open states.
+    """
+    stack = _STACKS.get(token)
+    if torch.compiler.is_compiling():
+        return stack[-1] if stack else None
+    states = _STATES.get()
+    if states is not None and token in states:
+        return states[token]
+    if stack and stack[-1].compiled:
+        return stack[-1]
+    return None
+
+
+class SplitHook:
+    """Forward (pre-)hook on the split module: features -> GIV -> every block's selecting vector."""
+
+    def __init__(self, token: str, side: str) -> None:
+        self.token, self.side = token, side
+
+    def __call__(self, module: torch.nn.Module, args: tuple, *rest: Any) -> None:
+        state = current_state(self.token)
+        if state is None:  # the wrapped model run on its own (e.g. hair.model(x)): layers will raise
+            return None
+        if state.split_done:
+            raise HairError(
+                "the split module ran twice in one forward pass; choose a split point that runs once"
+            )
+        features = rest[0] if self.side == "output" else (args[0] if args else None)
+        if not isinstance(features, torch.Tensor):
+            raise HairError(
+                f"the split point must carry a Tensor, got {type(features).__name__}; choose another split"
+            )
+        state.giv, state.selects = state.hair._route(features)
+        state.split_done = True
+        if state.stop_at_split:
+            raise SplitReached(state.giv, state.selects)
+        return None
+
+
+class BlockSelect:
+    """A hyper layer's ``select_provider``: returns its block's selecting vector for this call."""
+
+    def __init__(self, token: str, block: str, layer_name: str) -> None:
+        self.token, self.block, self.layer_name = token, block, layer_name
+
+    def __call__(self, layer: torch.nn.Module) -> torch.Tensor:
+        state = current_state(self.token)
+        if state is None:
+            raise HairError(
+                f"hyper layer {self.layer_name!r} was called outside its HairModel's forward: call "
+                "the HairModel (hair(x)), not the wrapped model, or pass select=... to the layer"
+            )
+        select = state.selects.get(self.block)
+        if select is None:
+            raise HairError(
+                f"hyper layer {self.layer_name!r} ran before the split point produced the GIV in this "
+                "forward pass; it must run downstream of the split"
+            )
+        return select
+
+
+class EmbedHook:
+    """``mode="embed"``: forward pre-hook adding a learned projection of the GIV to a block's input."""
+
+    def __init__(self, token: str, block: str) -> None:
+        self.token, self.block = token, block
+
+    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple | None:
+        state = current_state(self.token)
+        if state is None:
+            raise HairError(
+                f"block {self.block!r} was called outside its HairModel's forward: call the HairModel"
+            )
+        if not args or not isinstance(args[0], torch.Tensor):
+            raise HairError(f"mode='embed' needs a Tensor as the first input of block {self.block!r}")
+        if state.giv is None:
+            raise HairError(f"block {self.block!r} ran before the split point produced the GIV")
+        x = args[0]
+        shift = state.hair._embed_shift(self.block, state.giv, x)
+        return (x + shift, *args[1:])

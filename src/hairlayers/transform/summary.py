@@ -1,0 +1,69 @@
+"""``HairModel.summary()``: what hairify did, grouped by level and block, and why."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch.nn as nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hairify import HairModel
+
+
+def _count(modules: list[nn.Module]) -> int:
+    seen: set[int] = set()
+    total = 0
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel()
+    return total
+
+
+def _size(size: tuple[int, int] | None) -> str:
+    return "?" if size is None else f"{size[0]}×{size[1]}"
+
+
+def summary_text(hair: "HairModel") -> str:
+    """The summary table of a :class:`HairModel` (see :meth:`HairModel.summary`)."""
+    plan = hair.plan
+    lines = [
+        f"HairModel  mode={plan.mode}  init={plan.init}  giv_dim={plan.giv_dim}  "
+        f"shared boxes={'yes' if plan.share_boxes else 'no'}",
+        f"split: {plan.split.describe()}, features {tuple(plan.split.shape)} on an example input "
+        f"{plan.example_shape}",
+        f"  why: {plan.split.reason}",
+        f"levels (1 = full resolution): "
+        + ", ".join(f"{i + 1}: {_size(s)}" for i, s in enumerate(plan.levels)),
+    ]
+    modules = dict(hair.model.named_modules())
+    for level in sorted({b.level for b in plan.blocks}, reverse=True):
+        blocks = [b for b in plan.blocks if b.level == level]
+        lines.append(f"level {level} ({_size(plan.levels[level - 1])}), N={blocks[0].num_kernels}:")
+        for block in blocks:
+            box = f"  box {block.box}" if block.box else ""
+            lines.append(f"  {block.name} [{block.type_name}] {len(block.layers)} layer(s){box}")
+            if block.layers != [block.name]:
+                rel = [n[len(block.name) + 1:] for n in block.layers]
+                lines.append(f"    {', '.join(rel)}")
+    if plan.static:
+        lines.append("left static after the split:")
+        lines += [f"  {name}: {why}" for name, why in plan.static.items()]
+    lines.append(f"untouched before the split: {plan.upstream} conv/linear layer(s)")
+    added = _count([hair]) - plan.original_params
+    parts = {
+        "classifier": _count([hair.classifier]) if hair.classifier is not None else 0,
+        "selecting nets": _count([hair.selectors]),
+        "embeddings": _count([hair.embeddings]),
+        "free GIVs": _count([hair.free_givs]),
+    }
+    hyper = [modules[n] for b in plan.blocks for n in b.layers if n in modules]
+    parts["weight boxes (net of the originals)"] = _count(hyper) - _count(
+        [hair._originals[n] for b in plan.blocks for n in b.layers if n in hair._originals])
+    detail = ", ".join(f"{k} {v:,}" for k, v in parts.items() if v)
+    lines.append(
+        f"parameters: original {plan.original_params:,}, HAIR {_count([hair]):,} "
+        f"(+{added:,}: {detail})"
+    )
+    return "\n".join(lines)
