@@ -1,0 +1,501 @@
+"""Shared machinery of the Table-6 examples: train a baseline, its PromptIR and HAIR variants, compare.
+
+Used by ``restormer_hair.py`` (and the AirNet / TransWeather examples): each picks its default
+baseline and calls :func:`main`. What one run does:
+
+1. check that every model it needs is registered (a missing one stops the run before any work,
+   naming the model — no row is ever skipped silently);
+2. print the machine, the settings and the plan (for ``--preset mini``: step times measured on
+   this machine and the number of steps that fits the time budget);
+3. for each seed and model: seed, build, train with :func:`hairlayers.train.train`, evaluate with
+   :func:`hairlayers.train.evaluate` on whole test images;
+4. print the results in Table 6's layout beside the paper's rows, and write ``results.json``,
+   ``table6.txt`` and ``table6.png`` to ``--out``.
+
+Numbers measured on the built-in benchmark are *not* comparable with the paper's: different images,
+synthetic degradations, small models, minutes of CPU training. The table says so in its labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hairlayers.errors import HairError
+from hairlayers.models import create_model, list_models
+from hairlayers.train import TrainConfig, evaluate, save_results, seed_everything, train
+
+# Table 6's columns in its order: column name -> label the datasets give that task.
+COLUMNS: dict[str, str] = {
+    "SOTS": "dehaze",
+    "Rain100L": "derain",
+    "BSD68 σ25": "denoise_25",
+    "GoPro": "deblur",
+    "LOLv1": "enhance",
+}
+TASK_OF_COLUMN = {"SOTS": "dehaze", "Rain100L": "derain", "BSD68 σ25": "denoise", "GoPro": "deblur", "LOLv1": "enhance"}
+
+# baseline -> (display name, registry name) for the three rows of its block in Table 6.
+BASELINES: dict[str, tuple[tuple[str, str], ...]] = {
+    "restormer": (("Restormer", "restormer"), ("Restormer+PromptIR", "promptir"), ("Restormer+HAIR", "res_hair")),
+    "airnet": (("AirNet", "airnet"), ("AirNet+PromptIR", "airnet_promptir"), ("AirNet+HAIR", "airnet_hair")),
+    "transweather": (
+        ("Transweather", "transweather"),
+        ("Transweather+PromptIR", "transweather_promptir"),
+        ("Transweather+HAIR", "transweather_hair"),
+    ),
+}
+
+# The paper's Table 6 (HAIR, §4.4): params, then (PSNR, SSIM) per column and the average.
+PAPER_TABLE6: dict[str, dict[str, Any]] = {
+    "Transweather": {"params": "38M", "SOTS": (21.32, .885), "Rain100L": (29.43, .905), "BSD68 σ25": (29.00, .841), "GoPro": (25.12, .757), "LOLv1": (21.21, .792), "avg": (25.22, .836)},
+    "Transweather+PromptIR": {"params": "51M", "SOTS": (22.89, .920), "Rain100L": (29.79, .913), "BSD68 σ25": (29.95, .877), "GoPro": (25.74, .781), "LOLv1": (23.02, .849), "avg": (26.28, .868)},
+    "Transweather+HAIR": {"params": "42M", "SOTS": (23.66, .935), "Rain100L": (32.34, .947), "BSD68 σ25": (29.96, .875), "GoPro": (26.33, .802), "LOLv1": (23.16, .858), "avg": (27.09, .884)},
+    "AirNet": {"params": "9M", "SOTS": (21.04, .884), "Rain100L": (32.98, .951), "BSD68 σ25": (30.91, .882), "GoPro": (24.35, .781), "LOLv1": (18.18, .735), "avg": (25.49, .847)},
+    "AirNet+PromptIR": {"params": "14M", "SOTS": (21.34, .883), "Rain100L": (33.52, .953), "BSD68 σ25": (30.92, .882), "GoPro": (24.37, .786), "LOLv1": (18.18, .737), "avg": (25.67, .848)},
+    "AirNet+HAIR": {"params": "10M", "SOTS": (22.15, .899), "Rain100L": (34.56, .957), "BSD68 σ25": (30.94, .884), "GoPro": (25.44, .792), "LOLv1": (18.24, .740), "avg": (26.27, .854)},
+    "Restormer": {"params": "26M", "SOTS": (24.09, .927), "Rain100L": (34.81, .962), "BSD68 σ25": (31.49, .884), "GoPro": (27.22, .829), "LOLv1": (20.41, .806), "avg": (27.60, .881)},
+    "Restormer+PromptIR": {"params": "36M", "SOTS": (30.61, .974), "Rain100L": (36.17, .973), "BSD68 σ25": (31.25, .887), "GoPro": (27.93, .851), "LOLv1": (22.89, .842), "avg": (29.77, .905)},
+    "Restormer+HAIR": {"params": "29M", "SOTS": (30.62, .978), "Rain100L": (38.11, .981), "BSD68 σ25": (31.49, .891), "GoPro": (28.52, .874), "LOLv1": (23.12, .847), "avg": (30.37, .914)},
+}  # fmt: skip
+
+PAPER_LABEL = "paper, real data, full size"
+INPUT_ROW = "degraded input (no model)"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one kind of run (command-line flags override ``steps``, ``device``)."""
+
+    model_preset: str  # passed to create_model(name, preset=...)
+    patch_size: int
+    batch_size: int
+    steps: int | None  # None: budgeted from measured step times (mini) or epochs (paper)
+    epochs: int | None
+    test_crop: int  # built-in benchmark: side of the test crops
+    crops_per_task: int
+    budget_minutes: float | None
+    device: str
+    log_every: int
+    measured_label: str
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset("tiny", 32, 2, 3, None, 32, 1, None, "cpu", 1, "measured, built-in synthetic benchmark, tiny size, 3 steps (smoke test: numbers mean nothing)"),
+    "mini": Preset("mini", 48, 4, None, None, 128, 4, 15.0, "cpu", 25, "measured, built-in synthetic benchmark, mini size"),
+    "paper": Preset("paper", 128, 32, None, 160, 0, 0, None, "auto", 100, "measured, real data, full size (paper protocol)"),
+}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------- setup
+
+
+def parse_args(argv: Sequence[str] | None, default_baselines: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Reproduce a block of the HAIR paper's Table 6: a baseline, +PromptIR and +HAIR.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="mini",
+                        help="smoke: tiny models, seconds; mini: small models on the built-in benchmark, ~15 min on"
+                        " 2 CPU cores; paper: the paper's protocol at full size on real data (--data-root, GPU)")
+    parser.add_argument("--baselines", nargs="+", choices=sorted(BASELINES), default=list(default_baselines),
+                        help="which blocks of Table 6 to run")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder with Train/ and test/ in the PromptIR layout (required by --preset paper)")
+    parser.add_argument("--seeds", type=int, default=1, help="train every model with seeds 0..N-1; report mean ± std")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps per model (overrides the budget/epochs)")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="mini preset: wall-clock budget for all models, training and evaluation")
+    parser.add_argument("--batch-size", type=int, default=None, help="per-process batch size (preset's by default)")
+    parser.add_argument("--patch-size", type=int, default=None, help="training patch side (preset's by default)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="first-phase learning rate (paper 2e-4; /10 for the last 1/16)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (preset's by default)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16 + GradScaler on CUDA)")
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="save a checkpoint every N steps (0: only at the end for --preset paper)")
+    parser.add_argument("--resume", action="store_true", help="continue each model from its newest checkpoint in --out")
+    parser.add_argument("--out", type=Path, default=Path("runs/table6"), help="folder for results.json, table6.txt, table6.png")
+    parser.add_argument("--progress", choices=["auto", "tqdm", "lines", "off"], default="auto")
+    args = parser.parse_args(argv)
+    if args.preset == "paper" and args.data_root is None:
+        parser.error("--preset paper trains on real data: give --data-root PATH (the PromptIR folder layout)")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    return args
+
+
+def model_rows(baselines: Sequence[str]) -> list[tuple[str, str]]:
+    """``(display name, registry name)`` of every model to run, in Table 6's order."""
+    return [row for b in baselines for row in BASELINES[b]]
+
+
+def missing_models(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    known = set(list_models())
+    return [(display, name) for display, name in rows if name not in known]
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass  # not Linux: platform.processor() is the best we have
+    info = {
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+class _Subset:
+    """Items of a dataset whose label equals ``label``."""
+
+    def __init__(self, dataset: Any, label: str) -> None:
+        self.dataset = dataset
+        self.indices = [i for i in range(len(dataset)) if dataset[i][2] == label]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[self.indices[i]]
+
+
+def build_data(args: argparse.Namespace, preset: Preset, patch: int, seed: int, length: int) -> tuple[Any, dict[str, Any]]:
+    """Training set and ``{column: test set}`` for one seed."""
+    from hairlayers import data
+
+    if args.data_root is None:
+        train_set = data.BuiltinTrainDataset(patch_size=patch, length=length, seed=seed)
+        test_all = data.BuiltinTestDataset(crop_size=preset.test_crop, crops_per_task=preset.crops_per_task, sigma=25, seed=0)
+        test_sets = {col: _Subset(test_all, label) for col, label in COLUMNS.items()}
+    else:
+        train_set = data.AllInOneTrainDataset(args.data_root, data.TASKS, patch_size=patch, seed=seed)
+        test_sets = {col: data.AllInOneTestDataset(args.data_root, task, sigma=25) for col, task in TASK_OF_COLUMN.items()}
+    for col, ts in test_sets.items():
+        if len(ts) == 0:
+            raise HairError(f"the {col} test set is empty")
+    return train_set, test_sets
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def measure_step_seconds(name: str, model_preset: str, batch: int, patch: int, device: torch.device, amp: bool) -> float:
+    """Median wall time of a training step (after one warm-up step) on random data."""
+    model = create_model(name, preset=model_preset).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-4)
+    x = torch.rand(batch, 3, patch, patch, device=device)
+    y = torch.rand(batch, 3, patch, patch, device=device)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16, enabled=amp):
+            hook = getattr(model, "training_loss", None)
+            loss = hook(x, y)[0] if callable(hook) else (model(x).float() - y).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def measure_eval_seconds(name: str, model_preset: str, size: int, images: int, device: torch.device) -> float:
+    model = create_model(name, preset=model_preset).to(device).eval()
+    x = torch.rand(1, 3, size, size, device=device)
+    with torch.no_grad():
+        model(x)
+        start = time.perf_counter()
+        model(x)
+    return (time.perf_counter() - start) * images
+
+
+# ----------------------------------------------------------------------------------------- report
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) != len(values):
+        return math.inf, 0.0
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and std over seeds of every column and the average."""
+    out = {}
+    for col in [*COLUMNS, "avg"]:
+        cell = {}
+        for metric in ("psnr", "ssim"):
+            vals = [(r["eval"]["average"] if col == "avg" else r["eval"]["tasks"][col])[metric] for r in runs]
+            cell[metric], cell[f"{metric}_std"] = _mean_std(vals)
+        out[col] = cell
+    return out
+
+
+def _fmt_cell(cell: dict[str, float], seeds: int) -> str:
+    if seeds > 1:
+        return f"{cell['psnr']:.2f}±{cell['psnr_std']:.2f}/{cell['ssim']:.3f}±{cell['ssim_std']:.3f}"
+    return f"{cell['psnr']:.2f}/{cell['ssim']:.3f}"
+
+
+def _fmt_params(n: int) -> str:
+    return f"{n / 1e6:.2f}M"
+
+
+def render_table(results: dict[str, Any]) -> str:
+    """Measured rows and the paper's rows in Table 6's layout, each block labelled."""
+    seeds = results["settings"]["seeds"]
+    header = ["method", "params", *COLUMNS, "avg"]
+    measured = []
+    for display, entry in results["models"].items():
+        measured.append([display, _fmt_params(entry["params"]), *(_fmt_cell(entry["summary"][c], seeds) for c in [*COLUMNS, "avg"])])
+    inp = results["input_baseline"]
+    measured.append([INPUT_ROW, "-", *(_fmt_cell(inp[c], 1) for c in [*COLUMNS, "avg"])])
+    paper = []
+    for display in results["models"]:
+        row = PAPER_TABLE6.get(display)
+        if row is not None:
+            paper.append([display, row["params"], *(f"{row[c][0]:.2f}/{row[c][1]:.3f}" for c in [*COLUMNS, "avg"])])
+    widths = [max(len(r[i]) for r in [header, *measured, *paper]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    s = results["settings"]
+    if s["data"] == "builtin":
+        what = ("built-in columns are synthetic stand-ins for the paper's test sets (SOTS=haze, Rain100L=rain,"
+                " BSD68 σ25=Gaussian noise σ25, GoPro=motion blur, LOLv1=low light)")
+    else:
+        what = f"real test sets under {s['data']}"
+    spread = f" (mean±std over {seeds} seeds)" if seeds > 1 else ""
+    lines = [
+        f"## {s['measured_label']}",
+        f"PSNR/SSIM{spread}; {what}",
+        f"{s['steps']} steps × batch {s['batch_size']} of {s['patch_size']}×{s['patch_size']} patches per model,"
+        f" model preset '{s['model_preset']}', device {results['machine']['device']}, {results['machine']['date_utc']}",
+        "",
+        line(header),
+        rule,
+        *map(line, measured),
+        "",
+        f"## {PAPER_LABEL} (HAIR paper, Table 6; not comparable with the rows above)",
+        "",
+        line(header),
+        rule,
+        *map(line, paper),
+    ]
+    return "\n".join(lines)
+
+
+def bar_chart(results: dict[str, Any], path: Path) -> Path:
+    """Grouped bars of PSNR and SSIM per column (error bars = std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [*COLUMNS, "avg"]
+    models = list(results["models"])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    width = 0.8 / (len(models) + 1)
+    for ax, metric in zip(axes, ("psnr", "ssim")):
+        series = [(INPUT_ROW, results["input_baseline"])] + [(m, results["models"][m]["summary"]) for m in models]
+        for k, (label, summary) in enumerate(series):
+            xs = [i + (k - len(series) / 2 + 0.5) * width for i in range(len(cols))]
+            vals = [summary[c][metric] for c in cols]
+            errs = [summary[c].get(f"{metric}_std", 0.0) for c in cols]
+            ax.bar(xs, vals, width, yerr=errs if any(errs) else None, label=label, color="0.8" if k == 0 else None)
+        ax.set_xticks(range(len(cols)))
+        ax.set_xticklabels(cols, rotation=15)
+        ax.set_ylabel(metric.upper())
+        finite = [summary[c][metric] for _, summary in series for c in cols if math.isfinite(summary[c][metric])]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            ax.set_ylim(max(0.0, lo - 0.1 * (hi - lo + 1e-6)), hi + 0.05 * (hi - lo + 1e-6))
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{results['settings']['measured_label']} — {results['machine']['date_utc']}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None, default_baselines: Sequence[str] = ("restormer",)) -> int:
+    """Run the comparison; returns the process exit status."""
+    args = parse_args(argv, default_baselines)
+    preset = PRESETS[args.preset]
+    rows = model_rows(args.baselines)
+    missing = missing_models(rows)
+    if missing:
+        names = ", ".join(f"{name!r} (for the {display} row)" for display, name in missing)
+        print(
+            f"error: model(s) not in the hairlayers registry: {names}. Registered: {', '.join(list_models()) or 'none'}."
+            " Every row of the table is required; nothing was run.",
+            file=sys.stderr,
+        )
+        return 2
+
+    from hairlayers.train import resolve_device
+
+    device = resolve_device(args.device or preset.device)
+    patch = args.patch_size or preset.patch_size
+    batch = args.batch_size or preset.batch_size
+    machine = machine_info(device)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    print("Table 6 reproduction —", ", ".join(d for d, _ in rows))
+    print(f"machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), torch {machine['torch']},"
+          f" {machine['torch_threads']} threads, device {device}{' (' + machine['gpu'] + ')' if 'gpu' in machine else ''},"
+          f" {machine['date_utc']}")
+    if not machine["glibc_tunables"] and device.type == "cpu":
+        print("note: GLIBC_TUNABLES is unset; on some Linux VMs glibc's allocator makes CPU training 2-4x slower"
+              " (see docs/reproduce.md)")
+
+    # ---- plan: how many steps
+    plan: dict[str, Any] = {}
+    steps, epochs = args.steps, None
+    if steps is None and preset.steps is not None:
+        steps = preset.steps
+    if steps is None and preset.epochs is not None:
+        epochs = preset.epochs
+    if steps is None and epochs is None:  # mini: fit the budget
+        budget = 60.0 * (args.budget_minutes or preset.budget_minutes or 15.0)
+        print(f"plan: measuring step times (batch {batch}, {patch}x{patch}) to fit a {budget / 60:.1f}-minute budget ...")
+        step_s = {name: measure_step_seconds(name, preset.model_preset, batch, patch, device, args.amp) for _, name in rows}
+        n_test = len(COLUMNS) * preset.crops_per_task
+        eval_s = {name: measure_eval_seconds(name, preset.model_preset, preset.test_crop, n_test, device) for _, name in rows}
+        setup = 0.04 * budget  # data building, model construction, writing results
+        train_budget = budget - setup - args.seeds * sum(eval_s.values())
+        steps = max(20, int(train_budget / (args.seeds * sum(step_s.values()))))
+        plan = {"budget_s": budget, "step_seconds": step_s, "eval_seconds": eval_s, "steps": steps}
+        for display, name in rows:
+            print(f"  {display:<22} {step_s[name]:.2f} s/step, eval ≈{eval_s[name]:.0f} s"
+                  f" → {steps} steps ≈ {steps * step_s[name] / 60:.1f} min per seed")
+        total = args.seeds * sum(steps * step_s[n] + eval_s[n] for _, n in rows)
+        print(f"  total ≈ {total / 60:.1f} min for {len(rows)} models × {args.seeds} seed(s)"
+              + (" (over budget: the minimum is 20 steps)" if total > budget else ""))
+    length = steps * batch if steps is not None else 0
+
+    settings = {
+        "preset": args.preset,
+        "measured_label": preset.measured_label,
+        "data": "builtin" if args.data_root is None else str(args.data_root),
+        "model_preset": preset.model_preset,
+        "steps": steps if steps is not None else f"{epochs} epochs",
+        "epochs": epochs,
+        "batch_size": batch,
+        "patch_size": patch,
+        "lr": args.lr,
+        "final_lr": args.lr / 10,
+        "seeds": args.seeds,
+        "amp": args.amp,
+        "baselines": list(args.baselines),
+    }
+    print("settings:", ", ".join(f"{k}={v}" for k, v in settings.items() if k != "measured_label"))
+
+    results: dict[str, Any] = {"settings": settings, "machine": machine, "plan": plan, "models": {}}
+    runs: dict[str, list[dict[str, Any]]] = {display: [] for display, _ in rows}
+    params: dict[str, int] = {}
+    input_eval = None
+    wall = time.perf_counter()
+    for seed in range(args.seeds):
+        train_set, test_sets = build_data(args, preset, patch, seed, max(length, batch))
+        if input_eval is None:
+            input_eval = evaluate(torch.nn.Identity(), test_sets, device=device)
+        for display, name in rows:
+            seed_everything(seed)
+            model = create_model(name, preset=preset.model_preset)
+            params[display] = count_params(model)
+            ckpt_dir = out / "checkpoints" / f"{name}_seed{seed}"
+            use_ckpt = args.checkpoint_every > 0 or args.preset == "paper" or args.resume
+            config = TrainConfig(
+                steps=steps,
+                epochs=epochs,
+                batch_size=batch,
+                lr=args.lr,
+                final_lr=args.lr / 10,
+                seed=seed,
+                device=str(device),
+                amp=args.amp,
+                num_workers=args.num_workers,
+                checkpoint_dir=str(ckpt_dir) if use_ckpt else None,
+                checkpoint_every=args.checkpoint_every,
+                keep_last=2,
+                resume=str(ckpt_dir) if args.resume and ckpt_dir.is_dir() and any(ckpt_dir.glob("step_*.pt")) else None,
+                progress=args.progress,
+                log_every=preset.log_every,
+            )
+            print(f"\n[{display}] seed {seed}: {params[display]:,} parameters, training ...", flush=True)
+            trained = train(model, train_set, config)
+            evaluated = evaluate(model, test_sets, device=device, amp=args.amp)
+            print(f"[{display}] seed {seed}: {trained.steps} steps in {trained.seconds:.0f} s"
+                  f" ({trained.images_per_second:.1f} img/s), final loss {trained.final_loss:.4f},"
+                  f" eval {evaluated['seconds']:.0f} s: avg {evaluated['average']['psnr']:.2f} dB /"
+                  f" {evaluated['average']['ssim']:.3f}", flush=True)
+            runs[display].append({
+                "seed": seed,
+                "train": {"steps": trained.steps, "seconds": trained.seconds, "images_per_second": trained.images_per_second,
+                          "final_loss": trained.final_loss, "history": trained.history},
+                "eval": evaluated,
+            })
+            del model
+    assert input_eval is not None
+    results["input_baseline"] = summarise([{"eval": input_eval}])
+    for display, name in rows:
+        results["models"][display] = {
+            "registry_name": name,
+            "params": params[display],
+            "paper": PAPER_TABLE6.get(display),
+            "summary": summarise(runs[display]),
+            "runs": runs[display],
+        }
+    results["wall_seconds"] = time.perf_counter() - wall
+    results["labels"] = {"measured": preset.measured_label, "paper": PAPER_LABEL}
+
+    table = render_table(results)
+    print("\n" + table)
+    (out / "table6.txt").write_text(table + "\n")
+    save_results(results, out / "results.json")
+    bar_chart(results, out / "table6.png")
+    print(f"\nwrote {out / 'results.json'}, {out / 'table6.txt'}, {out / 'table6.png'}"
+          f" ({results['wall_seconds'] / 60:.1f} min of training and evaluation)")
+    return 0
+
+
+__all__ = ["main", "BASELINES", "PAPER_TABLE6", "COLUMNS", "PRESETS", "render_table", "bar_chart"]
