@@ -1,7 +1,7 @@
 """The model zoo: the networks of the paper's Table 6, pure PyTorch."""
 
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model
-from . import promptir, restormer  # noqa: F401  (registers the models)
+from . import promptir, res_hair, restormer  # noqa: F401  (registers the models)
 from . import airnet  # noqa: F401  (registers airnet)
 from .checkpoints import load_pretrained, zoo_table  # noqa: F401
 

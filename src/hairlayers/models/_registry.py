@@ -22,7 +22,8 @@ class ModelInfo:
         table6: the paper's Table 6 row ``{task: (psnr, ssim)}`` or ``{}``.
         checkpoint_format: how the authors' released file is laid out (for the docs).
         license_note: licence of the original work (the architecture, not our code).
-        remap_checkpoint: maps an authors' state_dict to this model's parameter names.
+        remap_checkpoint: ``remap(state_dict, model) -> state_dict``: maps an authors' state_dict
+            to this model's parameter names (``model`` gives shapes where a mapping needs them).
     """
 
     name: str
@@ -31,7 +32,7 @@ class ModelInfo:
     table6: dict[str, tuple[float, float]] = field(default_factory=dict)
     checkpoint_format: str = ""
     license_note: str = ""
-    remap_checkpoint: Callable[[dict], dict] | None = None
+    remap_checkpoint: Callable[[dict, nn.Module], dict] | None = None
 
 
 _MODELS: dict[str, ModelInfo] = {}

@@ -187,7 +187,7 @@ def load_pretrained(
     if name is not None:
         remap = model_info(name).remap_checkpoint
         if remap is not None:
-            state_dict = remap(state_dict)
+            state_dict = remap(state_dict, model)
     missing, unexpected, shapes, hint = _mismatch_report(state_dict, model)
     if missing or unexpected or shapes:
         label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "checkpoint"

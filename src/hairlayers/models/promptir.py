@@ -166,7 +166,7 @@ PROMPTIR_UNUSED_KEYS = (
 )
 
 
-def remap_promptir_checkpoint(state_dict: dict[str, Any]) -> dict[str, Any]:
+def remap_promptir_checkpoint(state_dict: dict[str, Any], model: Any = None) -> dict[str, Any]:
     """Map the authors' PromptIR state_dict (``net.`` prefix already stripped) onto ours.
 
     Renames the prompt blocks' parameters, drops the unused layers listed in

@@ -93,6 +93,11 @@ class LayerNorm2d(nn.Module):
         return f"layer_norm={self.layer_norm!r}"
 
 
+def _conv(layer: nn.Module, x: torch.Tensor, select: torch.Tensor | None) -> torch.Tensor:
+    """Call a block convolution; hyper convolutions (Res-HAIR) also take the block's selecting vector."""
+    return layer(x) if select is None else layer(x, select=select)
+
+
 class MDTA(nn.Module):
     """Multi-Dconv-head transposed attention: attention across channels, not pixels.
 
@@ -126,14 +131,14 @@ class MDTA(nn.Module):
         )
         self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
+        q, k, v = _conv(self.qkv_dwconv, _conv(self.qkv, x, select), select).chunk(3, dim=1)
         q = F.normalize(q.reshape(b, self.num_heads, -1, h * w), dim=-1)
         k = F.normalize(k.reshape(b, self.num_heads, -1, h * w), dim=-1)
         v = v.reshape(b, self.num_heads, -1, h * w)
         attn = (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
-        return self.project_out((attn @ v).reshape(b, c, h, w))
+        return _conv(self.project_out, (attn @ v).reshape(b, c, h, w), select)
 
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}"
@@ -170,15 +175,17 @@ class GDFN(nn.Module):
         )
         self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(F.gelu(gate) * value)
+    def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        gate, value = _conv(self.dwconv, _conv(self.project_in, x, select), select).chunk(2, dim=1)
+        return _conv(self.project_out, F.gelu(gate) * value, select)
 
 
 class TransformerBlock(nn.Module):
     """Restormer's block: ``x + attn(norm1(x))`` then ``x + ffn(norm2(x))``.
 
-    This is the unit that HAIR turns into a hyper block (its six convolutions are generated).
+    This is the unit that HAIR turns into a hyper block (its six convolutions are generated):
+    with hyper convolutions inside, ``forward(x, select)`` passes the block's ``(B, N)``
+    selecting vector to all six.
 
     Args:
         dim: channel count ``C``.
@@ -211,9 +218,9 @@ class TransformerBlock(nn.Module):
         self.norm2 = LayerNorm2d(dim, layer_norm)
         self.ffn = GDFN(dim, ffn_expansion_factor, bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.ffn(self.norm2(x))
+    def forward(self, x: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), select)
+        return x + self.ffn(self.norm2(x), select)
 
 
 class OverlapPatchEmbed(nn.Module):
