@@ -1,12 +1,21 @@
 """The fastest pure-PyTorch formulation of each mixed op (CPU and GPU).
 
 Every path first mixes the box into per-sample parameters (one small matmul: ``N/(H'W')`` of the
-convolution's work, FACTS §6) and then runs one batched kernel:
+convolution's work, FACTS §6) and then runs the cheapest batched kernel for the case. Which one is
+cheapest was measured on CPU (``benchmarks/layers.py``, ``docs/performance.md``):
 
-* 1x1 convolutions and linear layers: ``torch.baddbmm`` over the batch. On CPU this beats a static
-  NCHW ``nn.Conv2d`` (oneDNN's 1x1 NCHW path is slow). A channels_last input is already a
-  ``(B, HW, C)`` matrix, so it is multiplied in place and the result is channels_last again.
-* everything else: one grouped convolution with the batch folded into the groups
+* ``"pointwise"`` -- 1x1 kernels without padding (any stride, any groups on NCHW): ``torch.bmm``
+  over the batch. On CPU this beats a static NCHW ``nn.Conv2d`` (oneDNN's NCHW 1x1 path is slow).
+  A channels_last input is already a ``(B, HW, C)`` matrix, multiplied in place, and the result
+  is channels_last again. Strides subsample the input first; groups are a block-diagonal bmm.
+* ``"static"`` -- batch of one: the mixed kernel *is* a static kernel, so this is exactly
+  ``F.conv2d`` in the input's layout, as fast as the static layer.
+* ``"per_sample"`` -- channels_last input on CPU: one static channels_last convolution per sample.
+  The grouped formulation below needs an NCHW tensor, and PyTorch's NCHW <-> NHWC conversion costs
+  more than the convolution itself for depthwise layers; oneDNN's channels_last depthwise kernel is
+  2-3x faster than its NCHW one. The input is cut with ``split`` (its backward is one ``cat``,
+  whereas ``x[b:b+1]`` would materialise a full-size gradient per sample).
+* ``"grouped"`` -- everything else: one grouped convolution with the batch folded into the groups
   (``groups = B * groups``), the formulation of the official HAIR code.
 """
 
@@ -16,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ._spec import ConvSpec, ConvTransposeSpec, mix
+
+__all__ = ["is_channels_last", "conv2d_path", "conv2d", "conv_transpose2d", "linear"]
 
 
 def is_channels_last(x: torch.Tensor) -> bool:
@@ -27,30 +38,106 @@ def is_channels_last(x: torch.Tensor) -> bool:
     )
 
 
-def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """1x1 convolution as a batched matmul; ``weight`` is ``(B, C_out, C_in)``."""
+def conv2d_path(x: torch.Tensor, spec: ConvSpec) -> str:
+    """Name of the formulation :func:`conv2d` uses for input ``x`` and geometry ``spec``.
+
+    Args:
+        x: the input ``(B, C_in, H, W)``.
+        spec: the resolved convolution geometry.
+
+    Returns:
+        ``"pointwise"``, ``"static"``, ``"per_sample"`` or ``"grouped"`` (see the module docstring).
+
+    Example:
+        >>> import torch
+        >>> from hairlayers.functional._spec import ConvSpec
+        >>> depthwise = ConvSpec((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), groups=8)
+        >>> conv2d_path(torch.randn(2, 8, 5, 5), depthwise)
+        'grouped'
+        >>> conv2d_path(torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last), depthwise)
+        'per_sample'
+    """
+    channels_last = is_channels_last(x)
+    if spec.kernel == (1, 1) and spec.pad == (0, 0, 0, 0) and (spec.groups == 1 or not channels_last):
+        return "pointwise"
+    if x.shape[0] == 1:
+        return "static"
+    if channels_last and x.device.type == "cpu":
+        return "per_sample"
+    return "grouped"
+
+
+def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
+    """1x1 convolution as a batched matmul; ``weight`` is ``(B, C_out, C_in // groups)``."""
+    channels_last = is_channels_last(x)
+    if spec.stride != (1, 1):
+        x = x[:, :, :: spec.stride[0], :: spec.stride[1]]  # a 1x1 kernel only reads these pixels
     batch, c_in, height, width = x.shape
     c_out = weight.shape[1]
-    if is_channels_last(x):
-        tokens = x.permute(0, 2, 3, 1).reshape(batch, height * width, c_in)  # a view
+    if channels_last:
+        # (B, H, W, C) memory is a (B, HW, C) matrix (a strided one is gathered once).
+        tokens = x.permute(0, 2, 3, 1).reshape(batch, height * width, c_in)
         w_t = weight.transpose(1, 2)
         out = torch.bmm(tokens, w_t) if bias is None else torch.baddbmm(bias.unsqueeze(1), tokens, w_t)
         return out.view(batch, height, width, c_out).permute(0, 3, 1, 2)
-    flat = x.reshape(batch, c_in, height * width)
-    out = torch.bmm(weight, flat) if bias is None else torch.baddbmm(bias.unsqueeze(2), weight, flat)
+    groups = spec.groups
+    # Block-diagonal weights: the groups become extra batch entries of one bmm.
+    flat = x.reshape(batch * groups, c_in // groups, height * width)
+    w = weight.reshape(batch * groups, c_out // groups, c_in // groups)
+    if bias is None:
+        out = torch.bmm(w, flat)
+    else:
+        out = torch.baddbmm(bias.reshape(batch * groups, c_out // groups, 1), w, flat)
     return out.view(batch, c_out, height, width)
+
+
+def _padded(x: torch.Tensor, spec: ConvSpec) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``x`` padded explicitly when the padding is asymmetric, and the padding left for the conv."""
+    padding = spec.symmetric_padding
+    if padding is not None:
+        return x, padding
+    top, bottom, left, right = spec.pad
+    return F.pad(x, (left, right, top, bottom)), (0, 0)
+
+
+def _static(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
+    """Batch of one: the plain convolution with the single mixed kernel."""
+    x, padding = _padded(x, spec)
+    return F.conv2d(
+        x,
+        weight[0],
+        None if bias is None else bias[0],
+        stride=spec.stride,
+        padding=padding,
+        dilation=spec.dilation,
+        groups=spec.groups,
+    )
+
+
+def _per_sample(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
+    """One static convolution per sample, in the input's layout, concatenated."""
+    x, padding = _padded(x, spec)
+    biases = [None] * x.shape[0] if bias is None else bias.unbind(0)
+    outputs = [
+        F.conv2d(
+            sample,
+            w,
+            b,
+            stride=spec.stride,
+            padding=padding,
+            dilation=spec.dilation,
+            groups=spec.groups,
+        )
+        for sample, w, b in zip(x.split(1), weight.unbind(0), biases)
+    ]
+    return torch.cat(outputs)
 
 
 def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
     """Any convolution as one grouped conv with the batch folded into the groups."""
     batch, c_in, height, width = x.shape
     c_out = weight.shape[1]
-    folded = x.reshape(1, batch * c_in, height, width)
-    padding = spec.symmetric_padding
-    if padding is None:
-        top, bottom, left, right = spec.pad
-        folded = F.pad(folded, (left, right, top, bottom))
-        padding = (0, 0)
+    folded, padding = _padded(x.reshape(1, batch * c_in, height, width), spec)
     out = F.conv2d(
         folded,
         weight.reshape(batch * c_out, *weight.shape[2:]),
@@ -63,6 +150,9 @@ def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     return out.view(batch, c_out, *out.shape[2:])
 
 
+_CONV2D_PATHS = {"pointwise": _pointwise, "static": _static, "per_sample": _per_sample, "grouped": _grouped}
+
+
 def conv2d(
     x: torch.Tensor,
     select: torch.Tensor,
@@ -70,11 +160,16 @@ def conv2d(
     bias_box: torch.Tensor | None,
     spec: ConvSpec,
 ) -> torch.Tensor:
+    """:func:`hairlayers.functional.mixed_conv2d` on already-validated arguments.
+
+    Returns the output in the memory format of ``x`` for NCHW and channels_last inputs.
+    """
     weight = mix(select, weight_box)
     bias = None if bias_box is None else mix(select, bias_box)
-    if spec.is_pointwise and spec.groups == 1:
-        return _pointwise(x, weight.flatten(2), bias)
-    return _grouped(x, weight, bias, spec)
+    path = conv2d_path(x, spec)
+    if path == "pointwise":
+        weight = weight.flatten(2)
+    return _CONV2D_PATHS[path](x, weight, bias, spec)
 
 
 def conv_transpose2d(
@@ -84,6 +179,7 @@ def conv_transpose2d(
     bias_box: torch.Tensor | None,
     spec: ConvTransposeSpec,
 ) -> torch.Tensor:
+    """:func:`hairlayers.functional.mixed_conv_transpose2d`: one grouped transposed convolution."""
     batch, c_in, height, width = x.shape
     weight = mix(select, weight_box)  # (B, C_in, C_out // g, kH, kW)
     bias = None if bias_box is None else mix(select, bias_box)
@@ -103,6 +199,7 @@ def conv_transpose2d(
 def linear(
     x: torch.Tensor, select: torch.Tensor, weight_box: torch.Tensor, bias_box: torch.Tensor | None
 ) -> torch.Tensor:
+    """:func:`hairlayers.functional.mixed_linear`: one ``bmm`` over the batch."""
     batch, in_features = x.shape[0], x.shape[-1]
     weight_t = mix(select, weight_box).transpose(1, 2)  # (B, in, out)
     tokens = x.reshape(batch, -1, in_features)
