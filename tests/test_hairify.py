@@ -357,3 +357,31 @@ def test_inductor_fullgraph() -> None:
     x = _x()
     compiled = torch.compile(hair, fullgraph=True)
     torch.testing.assert_close(compiled(x), hair(x), rtol=1e-4, atol=1e-5)
+
+
+class _CallsHair(nn.Module):
+    """Runs another HAIR model on the first three channels (a HAIR model nested in a HAIR model)."""
+
+    def __init__(self, hair: HairModel) -> None:
+        super().__init__()
+        self.hair = hair
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.hair(features[:, :3]), features[:, 3:]], dim=1)
+
+
+def test_nested_hair_models_keep_their_own_vectors() -> None:
+    inner = hairify(TinyUNet(), example_input=_x(), init="fresh").eval()
+    _scramble_selectors(inner)
+    model = TinyUNet().eval()
+    model.skip_proj = _CallsHair(inner)  # runs in the middle of the outer decoder
+    outer = hairify(model, example_input=_x()).eval()
+    _scramble_selectors(outer)
+    x = _x()
+    with torch.no_grad():
+        torch.testing.assert_close(outer(x), model(x), rtol=1e-5, atol=1e-5)  # copy init
+    assert "skip_proj.hair.model.head" not in {n for b in outer.plan.blocks for n in b.layers}
+    back = unhairify(outer)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), model(x), rtol=1e-5, atol=1e-5)  # inner still hooked
+    assert outer.training is False and not outer.classifier.training

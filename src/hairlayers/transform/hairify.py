@@ -436,6 +436,11 @@ def hairify(
                     hair.boxes[block.box].share(role, layer)
                 layer.select_provider = BlockSelect(hair.token, block.key, name)
                 set_module(target, name, layer)
+    # New parts follow the wrapped model's train/eval flag (its own submodules keep theirs).
+    for part in (hair.classifier, hair.selectors, hair.boxes, hair.embeddings):
+        if part is not None:
+            part.train(target.training)
+    hair.training = target.training
     split_module = target.get_submodule(point.name)
     hook = SplitHook(hair.token, point.side)
     if point.side == "output":

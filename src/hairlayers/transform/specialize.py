@@ -12,18 +12,20 @@ from ..errors import HairError
 from ..layers import HyperLayer
 from .convert import set_module, to_static_uniform
 from .hairify import HairModel
-from .routing import EmbedHook, SplitHook
+from .routing import BlockSelect, EmbedHook, SplitHook
 
 UNHAIRIFY_WEIGHTS = ("original", "uniform")
 
 
-def _strip_hooks(model: nn.Module) -> None:
-    """Remove hairify's hooks (split and embedding hooks) from every module of a copy."""
+def _strip_hooks(model: nn.Module, token: str) -> None:
+    """Remove one HairModel's hooks and providers from a copy (a nested HairModel keeps its own)."""
     for module in model.modules():
         for hooks in (module._forward_hooks, module._forward_pre_hooks):
-            for key in [k for k, h in hooks.items() if isinstance(h, (SplitHook, EmbedHook))]:
+            mine = [k for k, h in hooks.items() if isinstance(h, (SplitHook, EmbedHook)) and h.token == token]
+            for key in mine:
                 del hooks[key]
-        if isinstance(module, HyperLayer):
+        provider = getattr(module, "select_provider", None)
+        if isinstance(module, HyperLayer) and isinstance(provider, BlockSelect) and provider.token == token:
             module.select_provider = None
 
 
@@ -98,7 +100,7 @@ def specialize(hair: HairModel, *args: Any, **kwargs: Any) -> nn.Module:
         with torch.no_grad():
             giv, selects = hair._capture(*args, **kwargs)
     model = copy.deepcopy(hair.model)
-    _strip_hooks(model)
+    _strip_hooks(model, hair.token)
     modules = dict(model.named_modules())
     for block in plan.blocks:
         if plan.mode == "embed":
@@ -139,7 +141,7 @@ def unhairify(hair: HairModel, weights: str = "original") -> nn.Module:
     if weights not in UNHAIRIFY_WEIGHTS:
         raise HairError(f"weights must be one of {UNHAIRIFY_WEIGHTS}, got {weights!r}")
     model = copy.deepcopy(hair.model)
-    _strip_hooks(model)
+    _strip_hooks(model, hair.token)
     modules = dict(model.named_modules())
     for block in hair.plan.blocks:
         for name in block.layers:

@@ -16,7 +16,9 @@ The rules (also in ``docs/hairify.md``):
    ``split=0.4`` (float) is the output of the leaf module at 40 % of the execution order.
    ``split="name"`` is that module's output; ``"name:input"`` its (first) input.
 4. The split point is hooked on the *outermost* module whose output (or first input) is that very
-   tensor, and it must run exactly once per forward pass.
+   tensor, and it must run exactly once per forward pass; when the producer runs several times
+   (one pooling layer shared by every stage), the hook moves to the input of the module that
+   reads the tensor next.
 """
 
 from __future__ import annotations
@@ -140,15 +142,33 @@ def _point_at(trace: Trace, obs: Observation) -> tuple[str, str, int]:
     return trace.calls[best].name, obs.side, best
 
 
-def _consumer(trace: Trace, call_index: int) -> str | None:
-    """The outermost module that takes the output of ``call_index`` as its first input."""
+def _consumer_call(trace: Trace, call_index: int) -> int | None:
+    """The call of the outermost module that takes the output of ``call_index`` as first input."""
     producer = trace.calls[call_index]
-    users = [c for c in trace.calls if c.inp is producer.out and c.order > producer.end and c.name]
+    users = [i for i, c in enumerate(trace.calls)
+             if c.inp is producer.out and c.order > producer.end and c.name]
     if not users:
         return None
-    first = min(users, key=lambda c: c.order)
-    same = [c for c in users if _ancestors_or_self(c.name, first.name)]
-    return min(same, key=lambda c: len(c.name)).name
+    first = trace.calls[min(users, key=lambda i: trace.calls[i].order)]
+    same = [i for i in users if _ancestors_or_self(trace.calls[i].name, first.name)
+            and trace.calls[i].order <= first.order]
+    return min(same, key=lambda i: len(trace.calls[i].name))
+
+
+def _consumer(trace: Trace, call_index: int) -> str | None:
+    index = _consumer_call(trace, call_index)
+    return None if index is None else trace.calls[index].name
+
+
+def _hookable(trace: Trace, obs: Observation) -> tuple[str, str, int]:
+    """:func:`_point_at`, moved to the consumer's input when the producer runs several times
+    (a pooling layer shared by all encoder stages cannot carry the split hook)."""
+    name, side, index = _point_at(trace, obs)
+    if side == "output" and trace.counts.get(name, 0) > 1:
+        user = _consumer_call(trace, index)
+        if user is not None and trace.counts.get(trace.calls[user].name, 0) == 1:
+            return trace.calls[user].name, "input", user
+    return name, side, index
 
 
 def _candidates(trace: Trace, path: Stages) -> list[str]:
@@ -209,7 +229,7 @@ def find_split(trace: Trace, split: object) -> tuple[SplitPoint, Stages]:
                     f"stages ({path.text()}), so an int split must be in 1..{len(path.sizes) - 1}"
                 )
             why = f"after resolution stage {split} of {len(path.sizes)} ({path.text()})"
-        name, side, index = _point_at(trace, path.boundaries[k])
+        name, side, index = _hookable(trace, path.boundaries[k])
         return _make(trace, name, side, index, why), path
     if isinstance(split, float):
         leaves = [i for i, c in enumerate(trace.calls) if not any(True for _ in c.module.children())]
@@ -218,7 +238,7 @@ def find_split(trace: Trace, split: object) -> tuple[SplitPoint, Stages]:
         index = leaves[min(len(leaves) - 1, int(split * len(leaves)))]
         leaf = trace.calls[index]
         obs = Observation(index, "output", leaf.end, (0, 0))
-        name, side, index = _point_at(trace, obs)
+        name, side, index = _hookable(trace, obs)
         return _make(trace, name, side, index, f"{split:.0%} of the execution order ({len(leaves)} leaf calls)"), path
     name, _, side = split.partition(":")
     side = side or "output"
