@@ -1,0 +1,88 @@
+"""The Table-6 example runs end to end (``--preset smoke``) and writes a table, a JSON and a PNG."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hairlayers.models import list_models
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "restormer_hair.py"
+NEEDED = {"Restormer": "restormer", "Restormer+PromptIR": "promptir", "Restormer+HAIR": "res_hair"}
+
+
+def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, str(EXAMPLE), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@pytest.mark.slow  # three tiny models train 3 steps each: ~30-90 s on 2 shared cores
+def test_restormer_hair_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("skimage")
+    missing = [name for name in NEEDED.values() if name not in list_models()]
+    run = _run("--preset", "smoke", "--out", str(tmp_path), "--progress", "off")
+    if missing:
+        # the example must refuse to run and name every missing model
+        assert run.returncode != 0
+        for name in missing:
+            assert repr(name) in run.stderr, run.stderr
+        pytest.skip(f"models not registered yet: {', '.join(missing)} (the example correctly refuses to run)")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    # what was measured, on which machine, is printed
+    assert "torch " in run.stdout and "threads" in run.stdout and "UTC" in run.stdout
+    table = (tmp_path / "table6.txt").read_text()
+    assert "paper, real data, full size" in table and "measured, built-in synthetic benchmark" in table
+    png = (tmp_path / "table6.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert list(results["models"]) == list(NEEDED)
+    for display, entry in results["models"].items():
+        assert entry["registry_name"] == NEEDED[display]
+        assert entry["params"] > 0
+        assert display in table
+        for col in ["SOTS", "Rain100L", "BSD68 σ25", "GoPro", "LOLv1", "avg"]:
+            cell = entry["summary"][col]
+            assert _finite(cell["psnr"]) and 0 < cell["ssim"] <= 1, (display, col, cell)
+            assert f"{cell['psnr']:.2f}/{cell['ssim']:.3f}" in table
+        (run_0,) = entry["runs"]
+        assert run_0["train"]["steps"] == 3 and _finite(run_0["train"]["final_loss"])
+    paper_avg = {d: e["paper"]["avg"] for d, e in results["models"].items()}
+    assert paper_avg == {"Restormer": [27.60, 0.881], "Restormer+PromptIR": [29.77, 0.905], "Restormer+HAIR": [30.37, 0.914]}
+    for key in ("cpu", "torch", "torch_threads", "date_utc", "device"):
+        assert results["machine"][key] not in (None, "")
+
+
+def test_paper_preset_needs_data_root(tmp_path: Path) -> None:
+    run = _run("--preset", "paper", "--out", str(tmp_path), timeout=120)
+    assert run.returncode == 2 and "--data-root" in run.stderr
+
+
+def test_missing_model_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import _table6
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    monkeypatch.setitem(
+        _table6.BASELINES, "restormer", (("Restormer", "restormer"), ("Restormer+HAIR", "no_such_model_hair"))
+    )
+    code = _table6.main(["--preset", "smoke", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'no_such_model_hair' (for the Restormer+HAIR row)" in err and "nothing was run" in err
+    assert not (tmp_path / "results.json").exists()
