@@ -9,6 +9,7 @@ Example:
 
 from . import functional
 from .errors import BackendUnavailableError, HairError
+from .inference import restore
 from .layers import (
     GIVClassifier,
     HyperConv2d,
@@ -32,5 +33,6 @@ __all__ = [
     "HyperSelectingNet",
     "WeightBox",
     "functional",
+    "restore",
     "__version__",
 ]
