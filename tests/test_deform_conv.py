@@ -64,7 +64,9 @@ def deform_conv2d_loop(input, offset, weight, bias, stride, padding, dilation, m
         w = weight[b] if per_sample else weight
         for gr in range(groups):
             cols = sampled[b, gr * c_per_group : (gr + 1) * c_per_group]
-            out[b, gr * opg : (gr + 1) * opg] = torch.einsum("ocyx,cyxij->oij", w[gr * opg : (gr + 1) * opg], cols)
+            out[b, gr * opg : (gr + 1) * opg] = torch.einsum(
+                "ocyx,cyxij->oij", w[gr * opg : (gr + 1) * opg], cols
+            )
         if bias is not None:
             out[b] += (bias[b] if per_sample else bias).view(-1, 1, 1)
     return out
@@ -139,7 +141,9 @@ def test_chunking_does_not_change_the_result(case, max_elements):
     x, offset, weight, bias, mask = make_tensors(case)
     geometry = (case["stride"], case["padding"], case["dilation"])
     whole = deform_conv2d(x, offset, weight, bias, *geometry, mask, backend="torch")
-    chunked = deform_conv2d(x, offset, weight, bias, *geometry, mask, max_elements=max_elements, backend="torch")
+    chunked = deform_conv2d(
+        x, offset, weight, bias, *geometry, mask, max_elements=max_elements, backend="torch"
+    )
     torch.testing.assert_close(chunked, whole, rtol=1e-12, atol=1e-12)
 
 
@@ -169,7 +173,9 @@ def test_gradcheck(per_sample, max_elements):
     x, offset, weight, bias, mask = _grad_case(per_sample)
 
     def fn(x, offset, weight, bias, mask):
-        return deform_conv2d(x, offset, weight, bias, 1, 1, 1, mask, max_elements=max_elements, backend="torch")
+        return deform_conv2d(
+            x, offset, weight, bias, 1, 1, 1, mask, max_elements=max_elements, backend="torch"
+        )
 
     assert torch.autograd.gradcheck(fn, (x, offset, weight, bias, mask), eps=1e-6, atol=1e-6, fast_mode=True)
 
@@ -191,14 +197,20 @@ def test_zero_offsets_and_no_mask_is_a_plain_convolution():
     x, w, b = torch.randn(2, 4, 9, 7), torch.randn(6, 2, 3, 3), torch.randn(6)
     offset = torch.zeros(2, 2 * 9, 5, 3)
     got = deform_conv2d(x, offset, w, b, stride=2, padding=(1, 0), dilation=1)
-    torch.testing.assert_close(got, F.conv2d(x, w, b, stride=2, padding=(1, 0), groups=2), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        got, F.conv2d(x, w, b, stride=2, padding=(1, 0), groups=2), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_module_is_a_thin_wrapper():
     layer = ModulatedDeformConv2d(4, 6, 3, padding=1, groups=2, bias=False)
-    assert repr(layer) == "ModulatedDeformConv2d(4, 6, kernel_size=(3, 3), padding=(1, 1), groups=2, bias=False)"
+    assert (
+        repr(layer) == "ModulatedDeformConv2d(4, 6, kernel_size=(3, 3), padding=(1, 1), groups=2, bias=False)"
+    )
     x, offset, mask = torch.randn(2, 4, 5, 5), torch.randn(2, 18, 5, 5), torch.rand(2, 9, 5, 5)
-    torch.testing.assert_close(layer(x, offset, mask), deform_conv2d(x, offset, layer.weight, None, 1, 1, 1, mask))
+    torch.testing.assert_close(
+        layer(x, offset, mask), deform_conv2d(x, offset, layer.weight, None, 1, 1, 1, mask)
+    )
     assert layer.weight.shape == (6, 2, 3, 3)
     layer(x, offset, mask).sum().backward()
     assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
@@ -218,8 +230,13 @@ def test_module_is_a_thin_wrapper():
     ],
 )
 def test_bad_input_raises_hair_error(change, message):
-    args = dict(input=torch.zeros(2, 4, 4, 4), offset=torch.zeros(2, 18, 4, 4), weight=torch.zeros(5, 4, 3, 3),
-                bias=torch.zeros(5), mask=torch.zeros(2, 9, 4, 4))
+    args = dict(
+        input=torch.zeros(2, 4, 4, 4),
+        offset=torch.zeros(2, 18, 4, 4),
+        weight=torch.zeros(5, 4, 3, 3),
+        bias=torch.zeros(5),
+        mask=torch.zeros(2, 9, 4, 4),
+    )
     args.update(change)
     with pytest.raises(HairError, match=message):
         deform_conv2d(args["input"], args["offset"], args["weight"], args["bias"], 1, 1, 1, args["mask"])
@@ -252,7 +269,9 @@ def fresh_detection():
 def _pretend_torchvision_installed(monkeypatch, op):
     real_find_spec = dc.importlib.util.find_spec
     monkeypatch.setattr(
-        dc.importlib.util, "find_spec", lambda name, *a: object() if name == "torchvision" else real_find_spec(name, *a)
+        dc.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "torchvision" else real_find_spec(name, *a),
     )
     monkeypatch.setattr(dc, "_torchvision_op", lambda: op)
 
@@ -264,7 +283,9 @@ def _pure(input, offset, weight, bias, stride, padding, dilation, mask):
 def test_torchvision_absent_is_reported_and_explicit_request_raises(monkeypatch, fresh_detection):
     real_find_spec = dc.importlib.util.find_spec
     monkeypatch.setattr(
-        dc.importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else real_find_spec(name, *a)
+        dc.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torchvision" else real_find_spec(name, *a),
     )
     assert "not installed" in torchvision_unavailable("cpu")
     x, offset, w = torch.randn(2, 2, 4, 4), torch.randn(2, 18, 4, 4), torch.randn(3, 2, 3, 3)
@@ -296,8 +317,12 @@ def test_working_torchvision_is_used_by_auto(monkeypatch, fresh_detection):
 @pytest.mark.parametrize(
     "op, reason",
     [
-        (lambda *a: (_ for _ in ()).throw(RuntimeError("operator torchvision::deform_conv2d does not exist")),
-         "failed on cpu: RuntimeError"),
+        (
+            lambda *a: (_ for _ in ()).throw(
+                RuntimeError("operator torchvision::deform_conv2d does not exist")
+            ),
+            "failed on cpu: RuntimeError",
+        ),
         (lambda *a: torch.zeros(2, 4, 5, 6), "disagrees"),
     ],
 )
@@ -305,4 +330,6 @@ def test_broken_torchvision_is_not_used(monkeypatch, fresh_detection, op, reason
     _pretend_torchvision_installed(monkeypatch, op)
     assert reason in torchvision_unavailable("cpu")
     x, offset, w = torch.randn(2, 2, 4, 4), torch.randn(2, 18, 4, 4), torch.randn(3, 2, 3, 3)
-    torch.testing.assert_close(deform_conv2d(x, offset, w, padding=1), _pure(x, offset, w, None, 1, 1, 1, None))
+    torch.testing.assert_close(
+        deform_conv2d(x, offset, w, padding=1), _pure(x, offset, w, None, 1, 1, 1, None)
+    )

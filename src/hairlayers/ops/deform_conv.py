@@ -25,8 +25,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -135,13 +135,17 @@ def _spec(
             )
     if not input.is_floating_point():
         raise TypeError(f"deform_conv2d needs floating-point tensors, got {input.dtype}")
-    return _DeformSpec((kh, kw), stride_, padding_, dilation_, groups, offset_groups, (out_h, out_w), per_sample)
+    return _DeformSpec(
+        (kh, kw), stride_, padding_, dilation_, groups, offset_groups, (out_h, out_w), per_sample
+    )
 
 
 # --------------------------------------------------------------------------- pure PyTorch path
 
 
-def _sampling_grid(offset: torch.Tensor, spec: _DeformSpec, row0: int, height: int, width: int) -> torch.Tensor:
+def _sampling_grid(
+    offset: torch.Tensor, spec: _DeformSpec, row0: int, height: int, width: int
+) -> torch.Tensor:
     """Normalised ``grid_sample`` coordinates ``(B·G, K·rows, W', 2)`` for output rows ``row0...``."""
     batch, _, rows, out_w = offset.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = spec.kernel, spec.stride, spec.padding, spec.dilation
@@ -263,7 +267,7 @@ def _torchvision_op() -> Callable[..., torch.Tensor]:
     return op
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torchvision_unavailable(device_type: str = "cpu") -> str | None:
     """Why ``torchvision.ops.deform_conv2d`` cannot be used on ``device_type``, or ``None`` if it can.
 
@@ -377,7 +381,9 @@ def deform_conv2d(
     if backend != "torch":
         why_not = torchvision_unavailable(input.device.type)
         if why_not is None and spec.per_sample_weight:
-            why_not = "torchvision.ops.deform_conv2d takes one weight for the whole batch, got a per-sample weight"
+            why_not = (
+                "torchvision.ops.deform_conv2d takes one weight for the whole batch, got a per-sample weight"
+            )
         if backend == "torchvision" and why_not is not None:
             raise BackendUnavailableError(f"backend 'torchvision' cannot run this deform_conv2d: {why_not}")
         use_torchvision = why_not is None
@@ -435,7 +441,9 @@ class ModulatedDeformConv2d(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise HairError(f"{name} must be a positive int, got {value!r}")
         if in_channels % groups or out_channels % groups:
-            raise HairError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+            raise HairError(
+                f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
+            )
         if backend not in _BACKENDS:
             raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         self.in_channels = in_channels
@@ -448,7 +456,9 @@ class ModulatedDeformConv2d(nn.Module):
         self.max_elements = max_elements
         self.backend = backend
         factory = dict(device=device, dtype=dtype)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size, **factory))
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // groups, *self.kernel_size, **factory)
+        )
         if bias:
             self.bias = nn.Parameter(torch.empty(out_channels, **factory))
         else:
@@ -463,7 +473,9 @@ class ModulatedDeformConv2d(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return deform_conv2d(
             input,
             offset,
