@@ -180,6 +180,20 @@ def test_gradcheck(per_sample, max_elements):
     assert torch.autograd.gradcheck(fn, (x, offset, weight, bias, mask), eps=1e-6, atol=1e-6, fast_mode=True)
 
 
+def test_gradients_without_mask_gradient():
+    """The mask is applied in place when it needs no gradient; the other gradients are unchanged."""
+    x, offset, weight, bias, mask = _grad_case(per_sample=False)
+    full = torch.autograd.grad(
+        deform_conv2d(x, offset, weight, bias, 1, 1, 1, mask).sum(), (x, offset, weight)
+    )
+    frozen = mask.detach()
+    partial = torch.autograd.grad(
+        deform_conv2d(x, offset, weight, bias, 1, 1, 1, frozen).sum(), (x, offset, weight)
+    )
+    for a, b in zip(full, partial):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_gradients_match_loop_reference():
     """Autograd through the fast path equals autograd through the loop definition."""
     inputs = _grad_case(per_sample=False)

@@ -189,7 +189,11 @@ def _chunk_forward(
     )  # (B·G, C/G, K·rows, W')
     columns = sampled.view(batch, groups, c_in // groups, taps, rows * out_w)
     if mask is not None:
-        columns = columns * mask.reshape(batch, groups, 1, taps, rows * out_w)
+        modulation = mask.reshape(batch, groups, 1, taps, rows * out_w)
+        if torch.is_grad_enabled() and mask.requires_grad:
+            columns = columns * modulation  # the mask's gradient needs the unmodulated columns
+        else:
+            columns = columns.mul_(modulation)  # saves a columns-sized allocation
     # Row index of the column matrix is c·K + k, the flattening order of weight[o, c, ky, kx].
     w_groups = spec.groups
     columns = columns.reshape(batch, w_groups, (c_in // w_groups) * taps, rows * out_w)
