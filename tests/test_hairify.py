@@ -385,3 +385,21 @@ def test_nested_hair_models_keep_their_own_vectors() -> None:
     with torch.no_grad():
         torch.testing.assert_close(back(x), model(x), rtol=1e-5, atol=1e-5)  # inner still hooked
     assert outer.training is False and not outer.classifier.training
+
+
+def test_levels_override_and_state_dict_round_trip(tmp_path) -> None:
+    model = TinyRestormer()
+    x = _x()
+    hair = hairify(model, example_input=x, levels={"refinement*": 3}, num_kernels={1: 3, 2: 4, 3: 5},
+                   init="fresh")
+    assert {b.name: b.num_kernels for b in hair.plan.blocks}["refinement.0"] == 5
+    assert "refinement.0" in hair.summary()
+    _scramble_selectors(hair)
+    torch.manual_seed(1)
+    fresh = hairify(model, example_input=x, levels={"refinement*": 3}, num_kernels={1: 3, 2: 4, 3: 5},
+                    init="fresh")
+    fresh.load_state_dict(hair.state_dict())
+    torch.testing.assert_close(fresh(x), hair(x), rtol=0, atol=0)
+    torch.save(hair, tmp_path / "hair.pt")
+    loaded = torch.load(tmp_path / "hair.pt", weights_only=False)
+    torch.testing.assert_close(loaded(x), hair(x), rtol=0, atol=0)

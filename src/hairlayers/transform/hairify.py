@@ -249,6 +249,7 @@ def hairify(
     min_params: int = 0,
     block_types: Sequence[type] | None = None,
     blocks: Sequence[str] | None = None,
+    levels: Mapping[str, int] | None = None,
     share_boxes: bool | None = None,
     noise: float = 0.01,
     hsn_hidden: Sequence[int] = (48, 24, 12),
@@ -283,6 +284,8 @@ def hairify(
         min_params: layers with fewer parameters stay static (tiny heads).
         block_types: module types that are blocks (default: auto-detected repeated blocks).
         blocks: explicit block names (turns auto-detection off).
+        levels: ``{name pattern: level}`` overriding the detected level of matching blocks (the
+            level picks ``num_kernels`` and the box-sharing group).
         share_boxes: same-shaped blocks at the same level share one weight box. Default: share
             with ``init="fresh"``, not with the copy inits (sharing would start every block from
             the first block's weights and change the function).
@@ -312,7 +315,7 @@ def hairify(
     trace = record(model, args, fingerprints=True)
     point, path = find_split(trace, split)
     downstream = downstream_calls(model, args, (point.name, point.side), trace)
-    levels = path.levels()
+    level_sizes = path.levels()
 
     # --- which layers become hyper -------------------------------------------------------------
     converted: list[str] = []
@@ -375,6 +378,11 @@ def hairify(
         first = calls_by_name[root][0]
         size = path.size_at(trace, first)
         level = path.level_of(size) if size else 1
+        for pattern, forced in (levels or {}).items():
+            if _matches(root, pattern):
+                if not isinstance(forced, int) or isinstance(forced, bool) or forced < 1:
+                    raise HairError(f"levels[{pattern!r}] must be a positive int, got {forced!r}")
+                level = forced
         key = root.replace(".", "__")
         if key in keys:
             raise HairError(f"two blocks map to the key {key!r}; name them with blocks=")
@@ -384,7 +392,7 @@ def hairify(
         axis = 1 if len(in_shape) == 4 and not is_linear else -1
         plans.append(BlockPlan(
             root, key, type(modules[root]).__name__, level, size,
-            _kernels_for(num_kernels, level, len(levels)), layers,
+            _kernels_for(num_kernels, level, len(level_sizes)), layers,
             embed_channels=in_shape[axis] if in_shape else 0, embed_axis=axis,
         ))
     if share:
@@ -403,15 +411,15 @@ def hairify(
     if not isinstance(giv_dim, int) or isinstance(giv_dim, bool) or giv_dim < 1:
         raise HairError(f"giv_dim must be a positive int, got {giv_dim!r}")
     if mode != "free" and classifier is None:
-        if features.dim() != 4:
+        if len(features.shape) != 4:
             raise HairError(
-                f"the split features have shape {tuple(features.shape)}, not (B, C, H, W): the default "
+                f"the split features have shape {features.shape}, not (B, C, H, W): the default "
                 "GIVClassifier needs a feature map; pass classifier= (features -> (B, giv_dim))"
             )
         classifier = GIVClassifier(features.shape[1], giv_dim).to(features.device, features.dtype)
 
     plan = HairPlan(
-        mode, point, path.text(), levels, giv_dim, init, share, plans, static, upstream,
+        mode, point, path.text(), level_sizes, giv_dim, init, share, plans, static, upstream,
         _unique_params(model), tuple(args[0].shape) if isinstance(args[0], torch.Tensor) else (),
     )
     del trace, features, split_call

@@ -133,11 +133,13 @@ def _point_at(trace: Trace, obs: Observation) -> tuple[str, str, int]:
     if obs.side == "output":
         tensor = leaf.out
         found = [i for i, c in enumerate(trace.calls)
-                 if c.out is tensor and _ancestors_or_self(c.name, leaf.name)]
+                 if c.out == tensor and _ancestors_or_self(c.name, leaf.name)]
     else:
         tensor = leaf.inp
         found = [i for i, c in enumerate(trace.calls)
-                 if c.inp is tensor and _ancestors_or_self(c.name, leaf.name) and c.order <= leaf.order]
+                 if c.inp == tensor and _ancestors_or_self(c.name, leaf.name) and c.order <= leaf.order]
+    if tensor is None or not found:
+        return leaf.name, obs.side, obs.call
     best = min(found, key=lambda i: len(trace.calls[i].name))
     return trace.calls[best].name, obs.side, best
 
@@ -145,8 +147,10 @@ def _point_at(trace: Trace, obs: Observation) -> tuple[str, str, int]:
 def _consumer_call(trace: Trace, call_index: int) -> int | None:
     """The call of the outermost module that takes the output of ``call_index`` as first input."""
     producer = trace.calls[call_index]
+    if producer.out is None:
+        return None
     users = [i for i, c in enumerate(trace.calls)
-             if c.inp is producer.out and c.order > producer.end and c.name]
+             if c.inp == producer.out and c.order > producer.end and c.name]
     if not users:
         return None
     first = trace.calls[min(users, key=lambda i: trace.calls[i].order)]
@@ -182,10 +186,9 @@ def _candidates(trace: Trace, path: Stages) -> list[str]:
 def _make(trace: Trace, name: str, side: str, index: int, reason: str) -> SplitPoint:
     call = trace.calls[index]
     tensor = call.out if side == "output" else call.inp
-    if not hasattr(tensor, "shape"):
+    if tensor is None:
         raise HairError(
-            f"the {side} of {name!r} is a {type(tensor).__name__}, not a Tensor: choose a split point "
-            "that carries one feature map"
+            f"the {side} of {name!r} is not a Tensor: choose a split point that carries one feature map"
         )
     if trace.counts.get(name, 0) != 1:
         raise HairError(

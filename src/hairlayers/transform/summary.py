@@ -40,7 +40,8 @@ def summary_text(hair: "HairModel") -> str:
     modules = dict(hair.model.named_modules())
     for level in sorted({b.level for b in plan.blocks}, reverse=True):
         blocks = [b for b in plan.blocks if b.level == level]
-        lines.append(f"level {level} ({_size(plan.levels[level - 1])}), N={blocks[0].num_kernels}:")
+        size = _size(plan.levels[level - 1]) if level <= len(plan.levels) else "set by levels="
+        lines.append(f"level {level} ({size}), N={blocks[0].num_kernels}:")
         for block in blocks:
             box = f"  box {block.box}" if block.box else ""
             lines.append(f"  {block.name} [{block.type_name}] {len(block.layers)} layer(s){box}")

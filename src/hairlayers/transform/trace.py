@@ -13,6 +13,7 @@ not touched; the training flag is restored afterwards).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -39,6 +40,20 @@ IMAGE_OPS: tuple[type, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the trace keeps of a tensor: a tag standing for its identity, and its metadata.
+
+    Tensors are not kept alive (a full-size Restormer pass would hold >1 GB); each is tagged with
+    a Python attribute instead, so "is this the same tensor" survives the tensor being freed.
+    """
+
+    tag: int
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+
+
 @dataclass
 class ModuleCall:
     """One call of one module during the recorded forward pass."""
@@ -48,17 +63,17 @@ class ModuleCall:
     order: int  # event counter when the call started
     end: int = -1  # event counter when it returned
     simple: bool = True  # exactly one positional Tensor argument and no keyword arguments
-    inp: torch.Tensor | None = None  # first Tensor argument (kept alive so `is` checks are valid)
-    out: Any = None
+    inp: TensorInfo | None = None  # first Tensor argument
+    out: TensorInfo | None = None  # output, when it is a Tensor
     fingerprint: tuple = ()
 
     @property
     def in_shape(self) -> tuple[int, ...] | None:
-        return tuple(self.inp.shape) if isinstance(self.inp, torch.Tensor) else None
+        return self.inp.shape if self.inp is not None else None
 
     @property
     def out_shape(self) -> tuple[int, ...] | None:
-        return tuple(self.out.shape) if isinstance(self.out, torch.Tensor) else None
+        return self.out.shape if self.out is not None else None
 
 
 @dataclass
@@ -97,7 +112,7 @@ def as_args(example_input: Any) -> tuple:
 
 
 def default_example_input(model: nn.Module) -> torch.Tensor:
-    """``(2, C, 64, 64)`` zeros-free noise, ``C`` from the first ``nn.Conv2d`` of the model."""
+    """A random ``(2, C, 64, 64)`` batch in [0, 1), ``C`` from the first ``nn.Conv2d`` of the model."""
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if conv is None:
         raise HairError("the model has no nn.Conv2d to infer its input channels from: pass example_input=")
@@ -110,14 +125,33 @@ def _tensors(args: Sequence[Any], kwargs: dict) -> list[torch.Tensor]:
     return [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
 
 
+_TAG = "_hairlayers_trace_tag"
+_TAGS = itertools.count(1)  # global: a tensor that outlives one pass keeps a tag no other gets
+
+
+def _info(t: Any) -> TensorInfo | None:
+    if not isinstance(t, torch.Tensor):
+        return None
+    tag = getattr(t, _TAG, None)
+    if tag is None:
+        tag = next(_TAGS)
+        setattr(t, _TAG, tag)
+    return TensorInfo(tag, tuple(t.shape), t.dtype, t.device)
+
+
 def _fingerprint(tensors: list[torch.Tensor]) -> tuple:
+    # Identical inputs give identical sums (same kernels, same order); the noise of the
+    # dependence pass is as large as the features, so any dependent input changes them.
     prints = []
     for t in tensors:
-        if t.is_floating_point() or t.is_complex():
-            d = t.detach().double()
+        d = t.detach()
+        if d.is_floating_point():
+            d = d.float()
             prints.append((tuple(t.shape), float(d.sum()), float(d.abs().sum())))
+        elif d.is_complex():
+            prints.append((tuple(t.shape), complex(d.sum())))
         else:
-            prints.append((tuple(t.shape), int(t.detach().long().sum())))
+            prints.append((tuple(t.shape), int(d.long().sum())))
     return tuple(prints)
 
 
@@ -155,7 +189,7 @@ def record(
             call = ModuleCall(
                 name, module, counter[0],
                 simple=len(hargs) == 1 and isinstance(hargs[0], torch.Tensor) and not hkwargs,
-                inp=first,
+                inp=_info(first),
                 fingerprint=_fingerprint(tensors) if fingerprints else (),
             )
             counter[0] += 1
@@ -169,7 +203,7 @@ def record(
     def post_hook(module: nn.Module, hargs: tuple, hkwargs: dict, output: Any) -> None:
         index = open_calls[id(module)].pop()
         call = calls[index]
-        call.end, call.out = counter[0], output
+        call.end, call.out = counter[0], _info(output)
         counter[0] += 1
         if isinstance(module, IMAGE_OPS) and isinstance(output, torch.Tensor) and output.dim() == 4:
             observations.append(Observation(index, "output", call.end, tuple(output.shape[-2:])))
@@ -205,6 +239,9 @@ def record(
     finally:
         for handle in handles:
             handle.remove()
+        for arg in args:  # the caller's tensors: leave no trace of the trace
+            if isinstance(arg, torch.Tensor) and hasattr(arg, _TAG):
+                delattr(arg, _TAG)
     first = args[0] if args and isinstance(args[0], torch.Tensor) else None
     input_size = tuple(first.shape[-2:]) if first is not None and first.dim() == 4 else None
     counts: dict[str, int] = {}
