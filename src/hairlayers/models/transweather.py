@@ -25,6 +25,10 @@ Any input size works: the image is reflection-padded to a multiple of 16 and the
 back. (The authors resize test images to multiples of 16; their tail then drops the last row and
 column of an upsampled map when the encoder map it joins is odd-sized, and so does this one.)
 
+Training (facts of the authors' script, for reference; the HAIR paper's Table 6 retrains every
+baseline in its own all-in-one setup): smooth L1 + 0.04 × a VGG-16 perceptual loss, Adam at
+2e-4 halved every 100 epochs, 256×256 crops, batch 18.
+
 At paper settings the model has 37,755,411 parameters. The authors' module also builds two
 layers its forward pass never uses (``Tenc.mini_patch_embed4``: 296,448 parameters;
 ``convtail.conv_output``: 219), which brings the reference count to 38,052,078 — the paper's
