@@ -166,6 +166,16 @@ def test_authors_state_dict_loads_strictly() -> None:
         assert torch.equal(value, theirs[key]), key
 
 
+def test_authors_file_loads_through_create_model(tmp_path) -> None:
+    """Their train.py saves ``nn.DataParallel(net).state_dict()`` to a file named ``best``."""
+    gen = torch.Generator().manual_seed(3)
+    theirs = {"module." + k: torch.randn(s, generator=gen) for k, s in _tiny_authors_shapes().items()}
+    path = tmp_path / "best"
+    torch.save(theirs, path)
+    model = create_model("transweather", preset="tiny", checkpoint=str(path))
+    assert torch.equal(model.clean.conv2d.weight, theirs["module.clean.conv2d.weight"])
+
+
 def test_remap_drops_only_the_unused_layers() -> None:
     sd = {k: torch.zeros(1) for k in _tiny_authors_shapes()}
     remapped = remap_transweather_checkpoint(sd)
