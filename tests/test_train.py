@@ -262,6 +262,8 @@ def test_config_and_data_errors() -> None:
         TrainConfig(steps=2, epochs=1)
     with pytest.raises(HairError, match="positive int"):
         TrainConfig(steps=0)
+    with pytest.raises(HairError, match="needs checkpoint_dir"):
+        TrainConfig(steps=2, checkpoint_every=1)
     with pytest.raises(HairError, match="fewer than one global batch"):
         train(_fresh_model(), GlobalRngData(n=3), _config(batch_size=4))
     with pytest.raises(HairError, match=r"\(degraded, clean, \.\.\.\)"):

@@ -107,6 +107,8 @@ class TrainConfig:
                 "checkpoint_every, keep_last and num_workers must be >= 0, got"
                 f" {self.checkpoint_every}, {self.keep_last}, {self.num_workers}"
             )
+        if self.checkpoint_every and self.checkpoint_dir is None:
+            raise HairError(f"checkpoint_every={self.checkpoint_every} needs checkpoint_dir (where to write them)")
         if self.log_every < 1:
             raise HairError(f"log_every must be >= 1, got {self.log_every}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON/YAML give lists
@@ -256,15 +258,6 @@ def train(
 
     model.to(device)
     model.train()
-    loss_module: nn.Module = _LossModule(model)
-    if info.active:
-        from torch.nn.parallel import DistributedDataParallel
-
-        loss_module = DistributedDataParallel(
-            loss_module,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=config.find_unused_parameters,
-        )
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )
@@ -276,7 +269,8 @@ def train(
     step, epoch, batch_in_epoch = 0, 0, 0
     history: list[dict[str, float]] = []
     if config.resume is not None:
-        state = load_checkpoint(config.resume, map_location=device)
+        # RNG states must stay CPU tensors; model and optimiser states are copied to the device.
+        state = load_checkpoint(config.resume, map_location="cpu")
         if state["total_steps"] != total:
             raise HairError(
                 f"checkpoint {state['path']} belongs to a run of {state['total_steps']} steps, this"
@@ -297,6 +291,16 @@ def train(
         set_rng_state(rng_states[info.rank])
     else:
         seed_everything(mix_seed(config.seed, info.rank) % 2**31)
+
+    loss_module: nn.Module = _LossModule(model)
+    if info.active:  # wrapped after resuming: DDP broadcasts rank 0's parameters here
+        from torch.nn.parallel import DistributedDataParallel
+
+        loss_module = DistributedDataParallel(
+            loss_module,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=config.find_unused_parameters,
+        )
 
     def checkpoint_state() -> dict[str, Any]:
         return {
