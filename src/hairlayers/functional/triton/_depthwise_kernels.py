@@ -21,7 +21,7 @@ import triton.language as tl
 from ._gemm_kernels import _source_index
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["C", "H_SRC", "W_SRC", "H_DST", "W_DST", "pad_h", "pad_w"])
 def mixed_depthwise_kernel(
     src_ptr, sel_ptr, box_ptr, bias_ptr, dst_ptr,
     N_MIX, C, H_SRC, W_SRC, H_DST, W_DST,
@@ -47,7 +47,7 @@ def mixed_depthwise_kernel(
     sel_base = sel_ptr + b * s_selb
 
     acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=tl.float32)
-    for t in tl.static_range(KH * KW):
+    for t in range(KH * KW):  # not unrolled: KH·KW·N small loads would bloat compile time
         kh = t // KW
         kw = t % KW
         tap = tl.zeros((BLOCK_C,), dtype=tl.float32)
@@ -79,7 +79,7 @@ def mixed_depthwise_kernel(
     tl.store(dst_ptrs, acc.to(dst_ptr.dtype.element_ty), mask=p_ok[:, None] & c_ok[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "C", "H_IN", "W_IN", "H_OUT", "W_OUT", "TILES_PER_SPLIT", "pad_h", "pad_w"])
 def mixed_depthwise_wgrad_kernel(
     x_ptr, dy_ptr, sel_ptr, box_ptr, bias_ptr, gbox_ptr, gbias_ptr, gsel_ptr,
     B, N_MIX, C, H_IN, W_IN, H_OUT, W_OUT, TILES_PER_SPLIT,
@@ -131,7 +131,7 @@ def mixed_depthwise_wgrad_kernel(
                 mask=p_ok[:, None] & c_ok[None, :],
                 other=0.0,
             ).to(tl.float32)
-            for t in tl.static_range(KH * KW):
+            for t in range(KH * KW):
                 ih, h_ok = _source_index(oh, t // KW, pad_h, str_h, dil_h, H_IN, False)
                 iw, w_ok = _source_index(ow, t % KW, pad_w, str_w, dil_w, W_IN, False)
                 xa = tl.load(

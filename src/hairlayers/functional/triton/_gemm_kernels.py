@@ -3,8 +3,8 @@
 Two kernels cover forward and backward of every non-depthwise case:
 
 * :func:`mixed_conv_kernel` computes ``dst[b] = conv(src[b], Σ_e select[b, e] · box[e])``.
-  The reduction runs tap by tap (a fixed ``(kh, kw)`` per step) over input-channel tiles, so the
-  im2col addresses of a step are one vector over output pixels. Each weight tile is mixed from
+  The reduction is one loop over (tap, input-channel tile) steps; within a step the tap is
+  fixed, so its im2col addresses are one vector over output pixels. Each weight tile is mixed from
   the ``N`` expert tiles in fp32 registers right before it enters ``tl.dot``: the per-sample
   weights are never written to memory. With ``TRANSPOSED`` it computes the input gradient
   instead (a transposed convolution: source pixel ``(p + pad - k·dil) / stride`` when that
@@ -40,7 +40,9 @@ def _source_index(dst, k, pad, stride, dil, size, TRANSPOSED: tl.constexpr):
     return src, ok
 
 
-@triton.jit
+# Sizes and paddings vary per layer but never decide alignment: not specialising on them keeps
+# the number of compiled variants small (strides stay specialised, for vectorised loads).
+@triton.jit(do_not_specialize=["C_DST_G", "C_SRC_G", "H_SRC", "W_SRC", "H_DST", "W_DST", "pad_h", "pad_w"])
 def mixed_conv_kernel(
     src_ptr, sel_ptr, box_ptr, bias_ptr, dst_ptr,
     N_MIX, C_DST_G, C_SRC_G, H_SRC, W_SRC, H_DST, W_DST,
@@ -74,29 +76,31 @@ def mixed_conv_kernel(
     box_base = box_ptr + g * s_wg + offs_n[None, :] * s_wd
     sel_base = sel_ptr + b * s_selb
 
+    # One flat loop over (tap, channel tile): few instructions to compile, one loop to pipeline.
+    # The expert loop inside is not unrolled either: unrolled, its N tile loads get pipelined
+    # into shared memory N times over.
+    c_tiles = tl.cdiv(C_SRC_G, BLOCK_K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for t in tl.static_range(KH * KW):
+    for step in range(KH * KW * c_tiles):
+        t = step // c_tiles
+        ci = (step - t * c_tiles) * BLOCK_K + offs_k
         kh = t // KW
-        kw = t % KW
+        kw = t - kh * KW
         ih, h_ok = _source_index(oh, kh, pad_h, str_h, dil_h, H_SRC, TRANSPOSED)
         iw, w_ok = _source_index(ow, kw, pad_w, str_w, dil_w, W_SRC, TRANSPOSED)
-        pix_ok = m_ok & h_ok & w_ok
-        pix_ptr = src_base + ih * s_sh + iw * s_sw
-        for c0 in range(0, C_SRC_G, BLOCK_K):
-            ci = c0 + offs_k
-            c_ok = ci < C_SRC_G
-            a = tl.load(
-                pix_ptr[:, None] + ci[None, :] * s_sc,
-                mask=pix_ok[:, None] & c_ok[None, :],
-                other=0.0,
-            )
-            w_ptrs = box_base + ci[:, None] * s_ws + kh * s_wh + kw * s_ww
-            w_mask = c_ok[:, None] & n_ok[None, :]
-            w = tl.zeros((BLOCK_K, BLOCK_N), dtype=tl.float32)
-            for e in range(N_MIX):
-                coef = tl.load(sel_base + e * s_sele).to(tl.float32)
-                w += coef * tl.load(w_ptrs + e * s_we, mask=w_mask, other=0.0).to(tl.float32)
-            acc += tl.dot(a, w.to(a.dtype), input_precision=PRECISION)
+        c_ok = ci < C_SRC_G
+        a = tl.load(
+            (src_base + ih * s_sh + iw * s_sw)[:, None] + ci[None, :] * s_sc,
+            mask=(m_ok & h_ok & w_ok)[:, None] & c_ok[None, :],
+            other=0.0,
+        )
+        w_ptrs = box_base + ci[:, None] * s_ws + kh * s_wh + kw * s_ww
+        w_mask = c_ok[:, None] & n_ok[None, :]
+        w = tl.zeros((BLOCK_K, BLOCK_N), dtype=tl.float32)
+        for e in range(N_MIX):
+            coef = tl.load(sel_base + e * s_sele).to(tl.float32)
+            w += coef * tl.load(w_ptrs + e * s_we, mask=w_mask, other=0.0).to(tl.float32)
+        acc += tl.dot(a, w.to(a.dtype), input_precision=PRECISION)
 
     if HAS_BIAS:
         bias = tl.zeros((BLOCK_N,), dtype=tl.float32)
@@ -114,7 +118,7 @@ def mixed_conv_kernel(
     tl.store(dst_ptrs, acc.to(dst_ptr.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["B", "C_OUT_G", "C_IN_G", "H_IN", "W_IN", "H_OUT", "W_OUT", "TILES_PER_SPLIT", "pad_h", "pad_w"])
 def mixed_conv_wgrad_kernel(
     x_ptr, dy_ptr, sel_ptr, box_ptr, bias_ptr, gbox_ptr, gbias_ptr, gsel_ptr,
     B, N_MIX, C_OUT_G, C_IN_G, H_IN, W_IN, H_OUT, W_OUT, TILES_PER_SPLIT,
@@ -173,9 +177,10 @@ def mixed_conv_wgrad_kernel(
             ow = offs_m % W_OUT
             ih, h_ok = _source_index(oh, kh, pad_h, str_h, dil_h, H_IN, False)
             iw, w_ok = _source_index(ow, kw, pad_w, str_w, dil_w, W_IN, False)
-            dy = tl.load(
-                dy_b + co[None, :] * s_yc + oh[:, None] * s_yh + ow[:, None] * s_yw,
-                mask=m_ok[:, None] & n_ok[None, :],
+            # dY is loaded as a (channels, pixels) tile: the left operand of G += dYᵀ·X as is.
+            dy_t = tl.load(
+                dy_b + co[:, None] * s_yc + (oh * s_yh + ow * s_yw)[None, :],
+                mask=n_ok[:, None] & m_ok[None, :],
                 other=0.0,
             )
             xa = tl.load(
@@ -183,9 +188,9 @@ def mixed_conv_wgrad_kernel(
                 mask=(m_ok & h_ok & w_ok)[:, None] & k_ok[None, :],
                 other=0.0,
             )
-            grad += tl.dot(tl.trans(dy), xa, input_precision=PRECISION)
+            grad += tl.dot(dy_t, xa, input_precision=PRECISION)
             if HAS_BIAS:
-                dbias += tl.sum(dy.to(tl.float32), axis=0)
+                dbias += tl.sum(dy_t.to(tl.float32), axis=1)
 
         coefs = tl.load(sel_b + offs_e * s_sele, mask=e_ok, other=0.0).to(tl.float32)
         acc_w += coefs[:, None, None] * grad[None, :, :]

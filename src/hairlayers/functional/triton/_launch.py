@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import triton
 
+from ...errors import BackendUnavailableError
 from ._depthwise_kernels import mixed_depthwise_kernel, mixed_depthwise_wgrad_kernel
 from ._gemm_kernels import mixed_conv_kernel, mixed_conv_wgrad_kernel
 
@@ -52,8 +53,14 @@ def sample_span(t: torch.Tensor) -> int:
     return sum((s - 1) * abs(st) for s, st in zip(t.shape[1:], t.stride()[1:]))
 
 
-def fits_int32(*tensors: torch.Tensor) -> bool:
-    return all(sample_span(t) <= _INT32_MAX for t in tensors)
+def check_int32(*tensors: torch.Tensor) -> None:
+    """Offsets inside one sample (and inside the box) are int32 in the kernels."""
+    for t in tensors:
+        if t is not None and sample_span(t) > _INT32_MAX:
+            raise BackendUnavailableError(
+                f"triton: a tensor of shape {tuple(t.shape)} spans more than 2**31 elements per "
+                "sample (kernel offsets are int32); use backend='torch'"
+            )
 
 
 def _pow2(n: int, lo: int, hi: int) -> int:
@@ -72,12 +79,17 @@ def _target_programs(device: torch.device) -> int:
     return 4 * _sm_count(device.index if device.index is not None else torch.cuda.current_device())
 
 
-def _split(base_programs: int, tiles: int, device: torch.device) -> tuple[int, int]:
-    """How many programs share one tile's pixel range, and how many pixel tiles each takes."""
+def _split(base_programs: int, tiles: int, device: torch.device, max_split: int) -> tuple[int, int]:
+    """How many programs share one weight tile's pixel range, and how many pixel tiles each takes.
+
+    Enough programs to fill the device, but at most ``max_split``: each split writes its own
+    fp32 ``(N, P)`` partial box gradient, and that buffer must stay small next to the activations.
+    """
     if interpreting():
         wanted = min(2, tiles)
     else:
-        wanted = max(1, min(tiles, -(-_target_programs(device) // base_programs)))
+        wanted = min(tiles, max_split, -(-_target_programs(device) // base_programs))
+        wanted = max(1, wanted)
     per = -(-tiles // wanted)
     return -(-tiles // per), per
 
@@ -94,22 +106,39 @@ def _precision(dtype: torch.dtype, allow_tf32: bool) -> str:
     return "ieee" if dtype == torch.float32 and not allow_tf32 else "tf32"
 
 
-def _gemm_blocks(m: int, n: int, k: int, dtype: torch.dtype) -> dict:
+def _least_padding_block(n: int, choices: tuple[int, ...] = (128, 64, 32, 16)) -> int:
+    """The largest block that pads ``n`` by at most 15%, else the one that pads it least.
+
+    E.g. 144 output channels take 32 (160 computed) rather than 128 (256 computed).
+    """
+    padded = {c: triton.cdiv(n, c) * c for c in choices}
+    for c in choices:
+        if padded[c] <= 1.15 * n:
+            return c
+    return min(choices, key=lambda c: (padded[c], -c))
+
+
+def _gemm_blocks(m: int, n: int, k: int) -> dict:
     if interpreting():
         return dict(BLOCK_M=_pow2(m, 16, 64), BLOCK_N=_pow2(n, 16, 32), BLOCK_K=_pow2(k, 16, 32), num_warps=4)
-    block_m = 128 if m >= 4096 else 64
-    block_n = _pow2(n, 16, 128)
-    block_k = _pow2(k, 16, 32 if dtype == torch.float32 else 64)
-    num_warps = 8 if block_m * block_n >= 128 * 128 else 4
+    # Register budget checked with ptxas for sm_90 (fp32 and bf16): these tiles and warp counts
+    # stay under 255 registers without spilling.
+    block_n = _least_padding_block(n)
+    block_m = 128 if m >= 4096 and block_n <= 64 else 64
+    block_k = _pow2(k, 16, 32)
+    num_warps = 8 if block_m * block_n >= 4096 else 4
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=num_warps, num_stages=3)
 
 
 def _depthwise_blocks(p: int, c: int, pixels_contiguous: bool) -> dict:
     if interpreting():
         return dict(BLOCK_P=_pow2(p, 16, 64), BLOCK_C=_pow2(c, 1, 16), num_warps=4)
+    # The contiguous axis gets the long side of the tile; 8 elements per thread keeps ~70 registers.
     if pixels_contiguous:
-        return dict(BLOCK_P=_pow2(p, 16, 128), BLOCK_C=_pow2(c, 1, 16), num_warps=4)
-    return dict(BLOCK_P=_pow2(p, 16, 32), BLOCK_C=_pow2(c, 1, 64), num_warps=4)
+        block_p, block_c = _pow2(p, 16, 128), _pow2(c, 1, 16)
+    else:
+        block_p, block_c = _pow2(p, 16, 32), _pow2(c, 1, 64)
+    return dict(BLOCK_P=block_p, BLOCK_C=block_c, num_warps=max(1, min(8, block_p * block_c // 256)))
 
 
 def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: bool, allow_tf32: bool) -> None:
@@ -143,7 +172,7 @@ def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: boo
     else:
         c_dst_g, c_src_g = c_out_g, c_in_g
         s_wd, s_ws = box.stride(1), box.stride(2)
-    blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g, src.dtype)
+    blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g)
     grid = (
         triton.cdiv(h_dst * w_dst, blocks["BLOCK_M"]),
         triton.cdiv(c_dst_g, blocks["BLOCK_N"]) * groups,
@@ -165,6 +194,7 @@ def conv_forward(x, select, box, bias, geom: Geometry, allow_tf32: bool) -> torc
     """Mixed convolution of ``x`` (any strides); the result has ``x``'s memory format."""
     out_h, out_w = geom.output_size(x.shape[2], x.shape[3], tuple(box.shape[3:]))
     y = alloc_like_layout(x, (x.shape[0], box.shape[1], out_h, out_w))
+    check_int32(x, y, box[None], bias)
     if y.numel():
         _run_mixed_conv(x, select, box, bias, y, geom, transposed=False, allow_tf32=allow_tf32)
     return y
@@ -185,24 +215,30 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
     bias_arg = bias if has_bias else box
     bias_strides = bias.stride() if has_bias else (0, 0)
     n_pow2 = triton.next_power_of_2(n_mix)
+    # Partial box gradients may take at most 1/8 of the bytes of x and dY together.
+    activation_bytes = (x.numel() + dy.numel()) * x.element_size()
+    max_split = max(1, activation_bytes // (8 * 4 * box.numel()))
     if depthwise:
         block_c = _pow2(c_out, 1, 16 if interpreting() else 32)
         block_p = _pow2(pixels, 16, 32 if interpreting() else 64)
         t_pow2 = triton.next_power_of_2(kh * kw)
         base = triton.cdiv(c_out, block_c)
-        split, per = _split(base, triton.cdiv(pixels, block_p), x.device)
+        split, per = _split(base, triton.cdiv(pixels, block_p), x.device, max_split)
         grid = (base, split)
-        blocks = dict(BLOCK_P=block_p, BLOCK_C=block_c, T_POW2=t_pow2, num_warps=4)
+        blocks = dict(BLOCK_P=block_p, BLOCK_C=block_c, T_POW2=t_pow2, num_warps=8)
     else:
         block_n = _pow2(c_out_g, 16, 32)
         block_k = _pow2(c_in_g, 16, 32)
         block_m = _pow2(pixels, 16, 32 if interpreting() else 64)
         base_n = triton.cdiv(c_out_g, block_n) * groups
         base_k = kh * kw * triton.cdiv(c_in_g, block_k)
-        split, per = _split(base_n * base_k, triton.cdiv(pixels, block_m), x.device)
+        split, per = _split(base_n * base_k, triton.cdiv(pixels, block_m), x.device, max_split)
         grid = (base_n, base_k, split)
-        warps = 8 if n_pow2 * block_n * block_k >= 8192 else 4
-        blocks = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps)
+        # The (N, BN, BK) accumulator needs 8 warps; with fp32 operands, software pipelining
+        # of the pixel loop makes ptxas spill, so fp32 runs it unpipelined.
+        blocks = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=8)
+        if x.dtype == torch.float32 and not interpreting():
+            blocks["num_stages"] = 1
     programs = 1
     for g in grid:
         programs *= g
@@ -242,6 +278,7 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
 def conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, need_x: bool, need_params: bool):
     """``(grad_x, grad_select, grad_box, grad_bias)``; entries not asked for are ``None``."""
     grad_x = grad_select = grad_box = grad_bias = None
+    check_int32(x, dy, box[None], bias)
     if need_x:
         grad_x = alloc_like_layout(x, tuple(x.shape))
         if grad_x.numel():
