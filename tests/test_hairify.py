@@ -403,3 +403,26 @@ def test_levels_override_and_state_dict_round_trip(tmp_path) -> None:
     torch.save(hair, tmp_path / "hair.pt")
     loaded = torch.load(tmp_path / "hair.pt", weights_only=False)
     torch.testing.assert_close(loaded(x), hair(x), rtol=0, atol=0)
+
+
+def test_using_giv_replaces_the_classifier_for_tiles() -> None:
+    hair = hairify(TinyUNet(), example_input=_x(), init="fresh").eval()
+    _scramble_selectors(hair)
+    image = torch.cat([_x(batch=1), 4 * torch.rand(1, 3, 32, 32) + 1])
+    tile = image[:, :, :16, :16]
+    with torch.no_grad():
+        giv = hair.giv(image)
+        with hair.using_giv(giv):
+            tiled = hair(tile)
+            inner = hair.giv(tile)
+        own = hair(tile)
+        reference = torch.cat([specialize(hair, image[i:i + 1])(tile[i:i + 1]) for i in range(2)])
+    torch.testing.assert_close(inner, giv)
+    torch.testing.assert_close(tiled, reference, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(own, tiled, atol=1e-4)  # outside the block: the tile's own GIV again
+    with pytest.raises(HairError, match="using_giv expects"):
+        hair.using_giv(torch.zeros(2, 3))
+    import hairlayers  # restore() recognises a HairModel: one whole-image GIV for every tile
+
+    with torch.no_grad():
+        assert hairlayers.restore(hair, image[0], tile=16, overlap=4).shape == (3, 32, 32)

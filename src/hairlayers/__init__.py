@@ -19,6 +19,7 @@ from .layers import (
     HyperSelectingNet,
     WeightBox,
 )
+from .transform import HairModel, hairify, specialize, unhairify
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "BackendUnavailableError",
     "GIVClassifier",
     "HairError",
+    "HairModel",
     "HyperConv2d",
     "HyperConvTranspose2d",
     "HyperLayer",
@@ -33,6 +35,9 @@ __all__ = [
     "HyperSelectingNet",
     "WeightBox",
     "functional",
+    "hairify",
     "restore",
+    "specialize",
+    "unhairify",
     "__version__",
 ]

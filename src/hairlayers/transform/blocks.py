@@ -40,7 +40,14 @@ def _is_leaf(module: nn.Module) -> bool:
 
 
 def repeated_blocks(model: nn.Module) -> list[str]:
-    """Names of the auto-detected blocks (rule 3)."""
+    """Names of the auto-detected blocks (rule 3).
+
+    Example:
+        >>> body = nn.Sequential(nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU()),
+        ...                      nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU()), nn.Conv2d(4, 3, 1))
+        >>> repeated_blocks(nn.Sequential(body))
+        ['0.0', '0.1']
+    """
     repeated: set[tuple] = set()
     for name, module in model.named_modules():
         if not isinstance(module, _CONTAINERS):

@@ -44,6 +44,14 @@ def to_hyper(module: nn.Module, num_kernels: int, init: str = "copy", noise: flo
 
     Returns:
         The hyper layer, on the module's device and dtype.
+
+    Example:
+        >>> import torch
+        >>> conv = nn.Conv2d(4, 6, 3, padding=1)
+        >>> hyper = to_hyper(conv, num_kernels=3)
+        >>> x, select = torch.randn(2, 4, 8, 8), torch.softmax(torch.randn(2, 3), dim=1)
+        >>> torch.allclose(hyper(x, select=select), conv(x), atol=1e-5)   # every expert is conv
+        True
     """
     base = torch_base(module)
     if base is None:

@@ -16,7 +16,16 @@ from ..errors import HairError
 from ..layers import GIVClassifier, HyperSelectingNet, WeightBox
 from .blocks import block_roots, signature
 from .convert import INITS, set_module, to_hyper, torch_base
-from .routing import BlockSelect, EmbedHook, SplitHook, SplitReached, pop_state, push_state
+from .routing import (
+    BlockSelect,
+    EmbedHook,
+    SplitHook,
+    SplitReached,
+    current_state,
+    pop_state,
+    push_state,
+    using_given_giv,
+)
 from .split import SplitPoint, find_split
 from .trace import as_args, default_example_input, downstream_calls, record
 
@@ -173,12 +182,18 @@ class HairModel(nn.Module):
             selects = {k: self.selectors[k](g.unsqueeze(0)).expand(batch, -1)
                        for k, g in self.free_givs.items()}
             return None, selects
-        giv = self.classifier(features)
+        opened = current_state(self.token)
+        given = opened.given_giv if opened is not None else None
+        if given is not None:
+            giv = given.expand(batch, -1) if given.shape[0] == 1 else given
+        else:
+            giv = self.classifier(features)
         if not isinstance(giv, torch.Tensor) or giv.dim() != 2 or giv.shape != (batch, self.plan.giv_dim):
             shape = tuple(giv.shape) if isinstance(giv, torch.Tensor) else type(giv).__name__
+            source = "the GIV given to using_giv" if given is not None else (
+                f"the classifier's output for the split features {tuple(features.shape)}")
             raise HairError(
-                f"the classifier must map the split features {tuple(features.shape)} to a GIV of shape "
-                f"(B, giv_dim) = ({batch}, {self.plan.giv_dim}), got {shape}"
+                f"{source} must have shape (B, giv_dim) = ({batch}, {self.plan.giv_dim}), got {shape}"
             )
         if self.plan.mode == "embed":
             return giv, {}
@@ -215,6 +230,31 @@ class HairModel(nn.Module):
         giv, _ = self._capture(*args, **kwargs)
         assert giv is not None
         return giv
+
+    def using_giv(self, giv: torch.Tensor) -> using_given_giv:
+        """Context manager: forward passes inside use ``giv`` instead of the classifier's GIV.
+
+        For tiled inference (one GIV of the whole image for every tile, see
+        :func:`hairlayers.restore`) and for studying what the GIV does. A ``(1, giv_dim)`` GIV
+        is broadcast to the batch.
+
+        Example:
+            >>> import torch, torch.nn as nn
+            >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2),
+            ...                     nn.ConvTranspose2d(4, 3, 2, stride=2))
+            >>> hair = hairify(net, example_input=torch.randn(2, 3, 8, 8), giv_dim=6, init="fresh")
+            >>> image, tile = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 8, 8)
+            >>> with hair.using_giv(hair.giv(image)):
+            ...     out = hair(tile)
+            >>> out.shape
+            torch.Size([1, 3, 8, 8])
+        """
+        if self.plan.mode == "free":
+            raise HairError("mode='free' has no per-image GIV to replace (each block learns its own)")
+        if not isinstance(giv, torch.Tensor) or giv.dim() != 2 or giv.shape[1] != self.plan.giv_dim:
+            shape = tuple(giv.shape) if isinstance(giv, torch.Tensor) else type(giv).__name__
+            raise HairError(f"using_giv expects a GIV of shape (B, {self.plan.giv_dim}), got {shape}")
+        return using_given_giv(self.token, giv)
 
     def selects(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Every block's ``(B, N)`` selecting vector for a batch, keyed by block name."""
@@ -299,6 +339,16 @@ def hairify(
         HairError: no spatial downsampling (with ``split="mid"``), an unknown split name (the
             message lists candidates), nothing convertible after the split, an example input the
             model rejects, or inconsistent arguments.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AvgPool2d(2),
+        ...                     nn.Conv2d(8, 8, 3, padding=1), nn.ConvTranspose2d(8, 3, 2, stride=2))
+        >>> hair = hairify(net, example_input=torch.randn(2, 3, 16, 16), num_kernels=[3, 5])
+        >>> hair.plan.split.describe()
+        "output of '1' (= input of '2')"
+        >>> [(b.name, b.level, b.num_kernels) for b in hair.plan.blocks]
+        [('2', 2, 5), ('3', 2, 5)]
     """
     if mode not in MODES:
         raise HairError(f"mode must be one of {MODES}, got {mode!r}")

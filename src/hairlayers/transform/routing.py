@@ -43,6 +43,11 @@ _STATES: contextvars.ContextVar[dict[str, "CallState"] | None] = contextvars.Con
 # plain dict of stacks (token -> open states). Eager calls push there too, because Dynamo may run
 # HairModel.forward eagerly and compile the inner frames (hooks, layers) on their own.
 _STACKS: dict[str, list["CallState"]] = {}
+# GIVs given by HairModel.using_giv (token -> stack of GIVs), same two stores for the same reason.
+_GIVEN: contextvars.ContextVar[dict[str, torch.Tensor] | None] = contextvars.ContextVar(
+    "hairlayers_given_givs", default=None
+)
+_GIVEN_STACKS: dict[str, list[torch.Tensor]] = {}
 
 
 class SplitReached(Exception):
@@ -60,6 +65,7 @@ class CallState:
     hair: "HairModel"
     stop_at_split: bool = False
     compiled: bool = False
+    given_giv: torch.Tensor | None = None  # from HairModel.using_giv: replaces the classifier
     giv: torch.Tensor | None = None
     selects: dict[str, torch.Tensor] = field(default_factory=dict)
     split_done: bool = False
@@ -68,7 +74,7 @@ class CallState:
 def push_state(hair: "HairModel", stop_at_split: bool = False) -> tuple[CallState, Any]:
     """Open a fresh call state for ``hair``; pass the result to :func:`pop_state` in ``finally``."""
     compiling = torch.compiler.is_compiling()
-    state = CallState(hair, stop_at_split, compiling)
+    state = CallState(hair, stop_at_split, compiling, given_giv(hair.token))
     _STACKS.setdefault(hair.token, []).append(state)
     if compiling:
         return state, None
@@ -105,6 +111,40 @@ def current_state(token: str) -> CallState | None:
     if stack and stack[-1].compiled:
         return stack[-1]
     return None
+
+
+def given_giv(token: str) -> torch.Tensor | None:
+    """The GIV set by the innermost open ``using_giv`` of this model, if any."""
+    if not torch.compiler.is_compiling():
+        given = _GIVEN.get()
+        if given is not None and token in given:
+            return given[token]
+    stack = _GIVEN_STACKS.get(token)
+    return stack[-1] if stack else None
+
+
+class using_given_giv:
+    """Context manager behind ``HairModel.using_giv`` (both stores, restored on exit)."""
+
+    def __init__(self, token: str, giv: torch.Tensor) -> None:
+        self.token, self.giv = token, giv
+        self._context_token: contextvars.Token | None = None
+
+    def __enter__(self) -> torch.Tensor:
+        _GIVEN_STACKS.setdefault(self.token, []).append(self.giv)
+        self._context_token = _GIVEN.set({**(_GIVEN.get() or {}), self.token: self.giv})
+        return self.giv
+
+    def __exit__(self, *exc: Any) -> None:
+        stack = _GIVEN_STACKS[self.token]
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is self.giv:
+                del stack[i]
+                break
+        if not stack:
+            del _GIVEN_STACKS[self.token]
+        assert self._context_token is not None
+        _GIVEN.reset(self._context_token)
 
 
 class SplitHook:
