@@ -238,12 +238,31 @@ def test_model_loss_hook_replaces_l1() -> None:
     assert all("extra" in r and r["loss"] > r["extra"] > 0 for r in result.history)
 
 
+def test_hook_may_return_an_object_with_total() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Losses:
+        total: torch.Tensor
+        l1: torch.Tensor
+        restored: torch.Tensor  # not a scalar: not logged
+
+    class ObjNet(TinyNet):
+        def training_loss(self, degraded, clean):
+            out = self(degraded)
+            l1 = (out - clean).abs().mean()
+            return Losses(total=2 * l1, l1=l1, restored=out)
+
+    result = train(ObjNet(), GlobalRngData(), _config(steps=2))
+    assert all(r["loss"] == pytest.approx(2 * r["l1"]) and "restored" not in r for r in result.history)
+
+
 def test_bad_hook_output_is_reported() -> None:
     class Bad(TinyNet):
         def training_loss(self, degraded, clean):
             return (self(degraded) - clean).abs().mean()
 
-    with pytest.raises(HairError, match="must return \\(loss, logs_dict\\)"):
+    with pytest.raises(HairError, match="must return \\(loss, logs_dict\\) or an object"):
         train(Bad(), GlobalRngData(), _config(steps=1))
 
 

@@ -7,8 +7,9 @@ precision and data-parallel training under ``torchrun``.
 
 **Loss hook.** A model may define ``training_loss(degraded, clean) -> (loss, logs)``; the trainer
 then calls it instead of computing ``L1(model(degraded), clean)``. ``loss`` is a scalar tensor to
-minimise, ``logs`` a ``dict[str, float | Tensor]`` of extra numbers to show and record (AirNet adds
-its contrastive term this way).
+minimise, ``logs`` a ``dict[str, float | Tensor]`` of extra numbers to show and record. A result
+object with a scalar tensor attribute ``total`` is accepted too (AirNet's ``AirNetLoss``, which adds
+the contrastive term): ``total`` is minimised and its other scalar tensor attributes are logged.
 
 **Data.** ``dataset[i]`` returns ``(degraded, clean, ...)`` with ``(C, H, W)`` float tensors (extra
 fields such as the task label are ignored). Each item is built with torch, NumPy and ``random``
@@ -165,12 +166,7 @@ class _LossModule(nn.Module):
     def forward(self, degraded: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
         custom = getattr(self.model, "training_loss", None)
         if callable(custom):
-            out = custom(degraded, clean)
-            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
-                raise HairError(
-                    f"{type(self.model).__name__}.training_loss must return (loss, logs_dict), got {type(out).__name__}"
-                )
-            return out
+            return _hook_result(custom(degraded, clean), type(self.model).__name__)
         restored = self.model(degraded)
         if restored.shape != clean.shape:
             raise HairError(
@@ -178,6 +174,23 @@ class _LossModule(nn.Module):
                 f" shape {tuple(clean.shape)}"
             )
         return F.l1_loss(restored.float(), clean.float()), {}
+
+
+def _hook_result(out: Any, model_name: str) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Normalise what ``training_loss`` returned to ``(loss, logs)``."""
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+        return out
+    total = getattr(out, "total", None)
+    if isinstance(total, torch.Tensor) and total.dim() == 0:  # a result object, e.g. AirNetLoss
+        logs = {
+            k: v for k, v in vars(out).items()
+            if k != "total" and isinstance(v, torch.Tensor) and v.dim() == 0
+        }
+        return total, logs
+    raise HairError(
+        f"{model_name}.training_loss must return (loss, logs_dict) or an object with a scalar"
+        f" tensor attribute 'total', got {type(out).__name__}"
+    )
 
 
 class _SeededItems(Dataset):
