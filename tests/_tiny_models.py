@@ -7,6 +7,8 @@
   levels of identical transformer blocks, a global residual.
 * :class:`TokenDecoderNet` — a convolutional encoder whose decoder works on ``(B, L, C)`` tokens
   with ``nn.Linear`` (a transformer MLP), then transposed convolutions back to full resolution.
+* :class:`SideBranchNet` — side branches that go below the main resolution (a map-to-vector
+  context net, SegFormer-style reduced attention keys) and must not move the split.
 * :class:`FlatNet` — no spatial downsampling at all.
 
 Each class has ``EXPECTED_SPLIT`` (the name a person would choose, as ``hairify`` reports it),
@@ -43,6 +45,7 @@ class ResBlock(nn.Module):
 
 class TinyUNet(nn.Module):
     EXPECTED_SPLIT = "pool2"  # the pooled map entering the bottleneck
+    EXPECTED_LOWEST = "8×8"
     UPSTREAM = ("enc1", "pool1", "enc2", "pool2")
     EXPECTED_STATIC = ("skip_proj",)  # runs late, but on an encoder feature
 
@@ -132,6 +135,7 @@ class TinyRestormer(nn.Module):
     """Three levels: encoder 1-2, latent at H/4, decoder 2-1, refinement."""
 
     EXPECTED_SPLIT = "down2"  # its output is the input of the latent level
+    EXPECTED_LOWEST = "8×8"
     UPSTREAM = ("patch_embed", "encoder1", "down1", "encoder2", "down2")
     EXPECTED_STATIC = ()
 
@@ -175,6 +179,7 @@ class TokenDecoderNet(nn.Module):
     """Conv encoder to H/4, a token decoder (nn.Linear on (B, L, C)), transposed convs back up."""
 
     EXPECTED_SPLIT = "down2"
+    EXPECTED_LOWEST = "8×8"
     UPSTREAM = ("stem", "down1", "down2")
     EXPECTED_STATIC = ()
 
@@ -207,4 +212,57 @@ class FlatNet(nn.Module):
         return self.body(x)
 
 
-MODELS = {"unet": TinyUNet, "restormer": TinyRestormer, "tokens": TokenDecoderNet}
+class ContextVector(nn.Module):
+    """Map -> one vector per image through stride-2 convs (like a GIV classifier or a prompt net)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
+                                  nn.Conv2d(c, c, 3, stride=2, padding=1), nn.GELU(),
+                                  nn.Conv2d(c, c, 3, stride=2, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+
+class ReducedAttention(nn.Module):
+    """SegFormer-style attention: keys/values from a stride-4 'spatial reduction' conv."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.sr = nn.Conv2d(c, c, 4, stride=4)
+        self.q, self.kv = nn.Linear(c, c), nn.Linear(c, 2 * c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        q = self.q(rearrange(x, "b c h w -> b (h w) c"))
+        k, v = self.kv(rearrange(self.sr(x), "b c h w -> b (h w) c")).chunk(2, dim=-1)
+        out = (q @ k.transpose(1, 2) / q.shape[-1] ** 0.5).softmax(-1) @ v
+        return x + rearrange(out, "b (h w) c -> b c h w", h=h, w=w)
+
+
+class SideBranchNet(nn.Module):
+    """Main path 32 → 16 → 32; side branches go lower (a context vector, reduced attention keys)
+    but are not stages: the split is still the pooled 16×16 map."""
+
+    EXPECTED_SPLIT = "pool"
+    EXPECTED_LOWEST = "16×16"
+    UPSTREAM = ("stem", "pool")
+    EXPECTED_STATIC = ()
+
+    def __init__(self, c: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.context = ContextVector(c)
+        self.attn = ReducedAttention(c)
+        self.up = nn.ConvTranspose2d(c, c, 2, stride=2)
+        self.head = nn.Conv2d(c, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.pool(F.gelu(self.stem(x)))
+        f = self.attn(f * torch.sigmoid(self.context(f))[:, :, None, None])
+        return x + self.head(F.gelu(self.up(f)))
+
+
+MODELS = {"unet": TinyUNet, "restormer": TinyRestormer, "tokens": TokenDecoderNet, "side": SideBranchNet}

@@ -48,7 +48,7 @@ def test_split_is_where_a_person_would_put_it(kind: str) -> None:
     hair = hairify(model, example_input=_x())
     assert hair.plan.split.name == type(model).EXPECTED_SPLIT
     assert hair.plan.split.side == "output"
-    assert "lowest resolution 8×8" in hair.plan.split.reason
+    assert f"lowest resolution {type(model).EXPECTED_LOWEST}" in hair.plan.split.reason
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))

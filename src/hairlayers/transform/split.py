@@ -4,9 +4,10 @@ The rules (also in ``docs/hairify.md``):
 
 1. **Resolution path.** Spatial sizes are read from the 4-D inputs and outputs of image ops
    (convolutions, pooling, pixel (un)shuffle, upsampling, 2-D norms) in execution order, starting
-   from the model input. A jump by more than ×4 per side, or a collapse to 1×1 from a larger map,
-   is a side branch (global pooling in squeeze-excitation or prompt blocks, a late skip projection
-   of a much larger map) and is ignored.
+   from the model input. Side branches are ignored: everything inside a module that turns a map
+   into one vector per image (a GIV classifier, a prompt generator, squeeze-excitation), an
+   output size that the next image op does not read (a spatial-reduction conv feeding attention
+   keys), a jump by more than ×4 per side, and a collapse to 1×1 from a larger map.
 2. **Stages.** Going down, every new lowest size starts a stage; after the lowest size is first
    reached, every new highest size starts one. A U-Net at 32×32 with two poolings has stages
    32 → 16 → 8 → 16 → 32. Stage boundaries are the candidate split points.
@@ -86,11 +87,35 @@ def _ratio(a: tuple[int, int], b: tuple[int, int]) -> float:
     return max(a[0] / b[0], b[0] / a[0], a[1] / b[1], b[1] / a[1])
 
 
+def _global_spans(trace: Trace) -> list[tuple[int, int]]:
+    """Calls that turn a map into one vector per image (a GIV classifier, a prompt generator):
+    everything inside them is a side branch, not a stage of the network."""
+    spans = []
+    for call in trace.calls:
+        if not call.name or call.inp is None or len(call.inp.shape) != 4 or call.out is None:
+            continue
+        out = call.out.shape
+        if len(out) <= 2 or (len(out) == 4 and out[-2:] == (1, 1) and call.inp.shape[-2:] != (1, 1)):
+            spans.append((call.order, call.end))
+    return spans
+
+
 def stages(trace: Trace) -> Stages:
     """Compute the resolution path of a recorded pass (rules 1 and 2 above)."""
+    spans = _global_spans(trace)
+    seen = [o for o in trace.observations if not any(a <= o.at <= b for a, b in spans)]
+    # An output at a new size is a stage only if the next image op reads a map of that size
+    # (a spatial-reduction conv feeding attention keys, as in SegFormer, is not).
+    confirmed = []
+    for i, obs in enumerate(seen):
+        if obs.side == "output":
+            following = next((o for o in seen[i + 1:] if o.side == "input"), None)
+            if following is not None and following.size != obs.size:
+                continue
+        confirmed.append(obs)
     current = trace.input_size
     accepted: list[Observation] = []
-    for obs in trace.observations:
+    for obs in confirmed:
         if min(obs.size) < 1:
             continue
         if current is None:
@@ -137,7 +162,8 @@ def _point_at(trace: Trace, obs: Observation) -> tuple[str, str, int]:
     else:
         tensor = leaf.inp
         found = [i for i, c in enumerate(trace.calls)
-                 if c.inp == tensor and _ancestors_or_self(c.name, leaf.name) and c.order <= leaf.order]
+                 if c.inp == tensor and c.arg0 and _ancestors_or_self(c.name, leaf.name)
+                 and c.order <= leaf.order]
     if tensor is None or not found:
         return leaf.name, obs.side, obs.call
     best = min(found, key=lambda i: len(trace.calls[i].name))
@@ -150,7 +176,7 @@ def _consumer_call(trace: Trace, call_index: int) -> int | None:
     if producer.out is None:
         return None
     users = [i for i, c in enumerate(trace.calls)
-             if c.inp == producer.out and c.order > producer.end and c.name]
+             if c.inp == producer.out and c.arg0 and c.order > producer.end and c.name]
     if not users:
         return None
     first = trace.calls[min(users, key=lambda i: trace.calls[i].order)]
@@ -186,7 +212,7 @@ def _candidates(trace: Trace, path: Stages) -> list[str]:
 def _make(trace: Trace, name: str, side: str, index: int, reason: str) -> SplitPoint:
     call = trace.calls[index]
     tensor = call.out if side == "output" else call.inp
-    if tensor is None:
+    if tensor is None or (side == "input" and not call.arg0):
         raise HairError(
             f"the {side} of {name!r} is not a Tensor: choose a split point that carries one feature map"
         )

@@ -63,6 +63,7 @@ class ModuleCall:
     order: int  # event counter when the call started
     end: int = -1  # event counter when it returned
     simple: bool = True  # exactly one positional Tensor argument and no keyword arguments
+    arg0: bool = True  # the first positional argument is the Tensor ``inp``
     inp: TensorInfo | None = None  # first Tensor argument
     out: TensorInfo | None = None  # output, when it is a Tensor
     fingerprint: tuple = ()
@@ -189,6 +190,7 @@ def record(
             call = ModuleCall(
                 name, module, counter[0],
                 simple=len(hargs) == 1 and isinstance(hargs[0], torch.Tensor) and not hkwargs,
+                arg0=bool(hargs) and isinstance(hargs[0], torch.Tensor),
                 inp=_info(first),
                 fingerprint=_fingerprint(tensors) if fingerprints else (),
             )
