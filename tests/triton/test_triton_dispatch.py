@@ -62,6 +62,9 @@ def test_unavailable_without_interpreter_or_cuda(monkeypatch: pytest.MonkeyPatch
 
 
 def test_unavailable_without_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hairlayers.functional.triton as triton_backend
+
+    monkeypatch.setattr(triton_backend, "_OPS", None)  # as if the kernels were never loaded
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real_find_spec(name, *a)

@@ -65,10 +65,11 @@ class TritonBackend(Backend):
     description = "fused Triton kernels (mixing inside the kernel, batch reduction inside the backward)"
 
     def unavailable(self) -> str | None:
-        if importlib.util.find_spec("triton") is None:
-            return "Triton is not installed (pip install hairlayers[triton])"
-        if not hasattr(torch.library, "custom_op"):
-            return f"needs torch>=2.4 for torch.library.custom_op, found {torch.__version__}"
+        if _OPS is None:  # once the kernels are loaded, Triton and custom_op are known to be there
+            if importlib.util.find_spec("triton") is None:
+                return "Triton is not installed (pip install hairlayers[triton])"
+            if not hasattr(torch.library, "custom_op"):
+                return f"needs torch>=2.4 for torch.library.custom_op, found {torch.__version__}"
         if not (_interpreting() or torch.cuda.is_available()):
             return "no CUDA device (set TRITON_INTERPRET=1 to run the kernels on CPU, slowly)"
         return None

@@ -9,6 +9,7 @@ pixel range is always split in two, so the CPU tests exercise the split-and-sum 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -190,13 +191,19 @@ def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: boo
     )
 
 
+def _on_device(t: torch.Tensor):
+    """Launch on ``t``'s GPU (Triton launches on the current device), or do nothing on CPU."""
+    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
+
+
 def conv_forward(x, select, box, bias, geom: Geometry, allow_tf32: bool) -> torch.Tensor:
     """Mixed convolution of ``x`` (any strides); the result has ``x``'s memory format."""
     out_h, out_w = geom.output_size(x.shape[2], x.shape[3], tuple(box.shape[3:]))
     y = alloc_like_layout(x, (x.shape[0], box.shape[1], out_h, out_w))
     check_int32(x, y, box[None], bias)
     if y.numel():
-        _run_mixed_conv(x, select, box, bias, y, geom, transposed=False, allow_tf32=allow_tf32)
+        with _on_device(x):
+            _run_mixed_conv(x, select, box, bias, y, geom, transposed=False, allow_tf32=allow_tf32)
     return y
 
 
@@ -277,6 +284,11 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
 
 def conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, need_x: bool, need_params: bool):
     """``(grad_x, grad_select, grad_box, grad_bias)``; entries not asked for are ``None``."""
+    with _on_device(x):
+        return _conv_backward(dy, x, select, box, bias, geom, allow_tf32, need_x, need_params)
+
+
+def _conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, need_x: bool, need_params: bool):
     grad_x = grad_select = grad_box = grad_bias = None
     check_int32(x, dy, box[None], bias)
     if need_x:
