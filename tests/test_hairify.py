@@ -236,6 +236,10 @@ def test_blocks_levels_and_box_sharing() -> None:
     torch.testing.assert_close(box[2], model.latent[0].attn.qkv.weight)
     with pytest.raises(HairError, match="one entry per level"):
         hairify(model, example_input=x, num_kernels=[5, 7])
+    lean = hairify(model, example_input=x, blocks_only=True, init="fresh")
+    assert {n for n, why in lean.plan.static.items() if "blocks_only" in why} == {
+        "up2.0", "reduce2", "up1.0", "output"}
+    assert all(len(b.layers) == 6 for b in lean.plan.blocks)
     explicit = hairify(model, example_input=x, block_types=[type(model.latent[0].ffn)])
     assert "latent.0.ffn" in {b.name for b in explicit.plan.blocks}
 

@@ -290,6 +290,7 @@ def hairify(
     block_types: Sequence[type] | None = None,
     blocks: Sequence[str] | None = None,
     levels: Mapping[str, int] | None = None,
+    blocks_only: bool = False,
     share_boxes: bool | None = None,
     noise: float = 0.01,
     hsn_hidden: Sequence[int] = (48, 24, 12),
@@ -324,6 +325,8 @@ def hairify(
         min_params: layers with fewer parameters stay static (tiny heads).
         block_types: module types that are blocks (default: auto-detected repeated blocks).
         blocks: explicit block names (turns auto-detection off).
+        blocks_only: convert only layers inside blocks; layers in no block (up/down-sampling
+            and channel-reduction convs, the output conv) stay static, as in Res-HAIR.
         levels: ``{name pattern: level}`` overriding the detected level of matching blocks (the
             level picks ``num_kernels`` and the box-sharing group).
         share_boxes: same-shaped blocks at the same level share one weight box. Default: share
@@ -417,6 +420,15 @@ def hairify(
 
     # --- blocks, levels, boxes -----------------------------------------------------------------
     roots = block_roots(model, converted, block_types, blocks)
+    if blocks_only:
+        alone = [n for n in converted if roots[n] == n]
+        static.update({n: "in no block (blocks_only=True)" for n in alone})
+        converted = [n for n in converted if roots[n] != n]
+        if not converted:
+            raise HairError(
+                f"blocks_only=True, but no converted layer after the split ({point.describe()}) is "
+                "inside a block; name the blocks with block_types= or blocks="
+            )
     modules = dict(model.named_modules())
     by_root: dict[str, list[str]] = {}
     for layer in converted:
