@@ -218,13 +218,13 @@ def count_params(model: torch.nn.Module) -> int:
 
 
 def measure_step_seconds(name: str, model_preset: str, batch: int, patch: int, device: torch.device, amp: bool) -> float:
-    """Median wall time of a training step (after one warm-up step) on random data."""
+    """Median wall time of three training steps (after one warm-up step) on random data."""
     model = create_model(name, preset=model_preset).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-4)
     x = torch.rand(batch, 3, patch, patch, device=device)
     y = torch.rand(batch, 3, patch, patch, device=device)
     times = []
-    for _ in range(3):
+    for _ in range(4):
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16, enabled=amp):
             hook = getattr(model, "training_loss", None)
@@ -307,10 +307,11 @@ def render_table(results: dict[str, Any]) -> str:
     else:
         what = f"real test sets under {s['data']}"
     spread = f" (mean±std over {seeds} seeds)" if seeds > 1 else ""
+    length = f"{s['steps']} steps" if s["epochs"] is None else f"{s['epochs']} epochs"
     lines = [
         f"## {s['measured_label']}",
         f"PSNR/SSIM{spread}; {what}",
-        f"{s['steps']} steps × batch {s['batch_size']} of {s['patch_size']}×{s['patch_size']} patches per model,"
+        f"{length} × batch {s['batch_size']} of {s['patch_size']}×{s['patch_size']} patches per model,"
         f" model preset '{s['model_preset']}', device {results['machine']['device']}, {results['machine']['date_utc']}",
         "",
         line(header),
@@ -424,7 +425,7 @@ def main(argv: Sequence[str] | None = None, default_baselines: Sequence[str] = (
         "measured_label": measured_label(preset, real_data=args.data_root is not None),
         "data": "builtin" if args.data_root is None else str(args.data_root),
         "model_preset": preset.model_preset,
-        "steps": steps if steps is not None else f"{epochs} epochs",
+        "steps": steps,
         "epochs": epochs,
         "batch_size": batch,
         "patch_size": patch,

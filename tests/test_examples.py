@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hairlayers.models import list_models
 
@@ -86,3 +87,47 @@ def test_missing_model_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     err = capsys.readouterr().err
     assert "'no_such_model_hair' (for the Restormer+HAIR row)" in err and "nothing was run" in err
     assert not (tmp_path / "results.json").exists()
+
+
+def _fake_allinone_root(root: Path) -> Path:
+    """One tiny image pair per task in the PromptIR folder layout (train and test)."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+
+    def save(rel: str) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = (torch.rand(40, 48, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(path)
+
+    for rel in (
+        "Train/Denoise/a.png", "Train/Derain/rainy/rain-1.png", "Train/Derain/gt/norain-1.png",
+        "Train/Dehaze/synthetic/part1/0001_0.8_0.2.png", "Train/Dehaze/original/0001.png",
+        "Train/Deblur/blur/x.png", "Train/Deblur/sharp/x.png", "Train/Enhance/low/x.png", "Train/Enhance/gt/x.png",
+        "test/denoise/bsd68/a.png", "test/derain/Rain100L/input/rain-1.png", "test/derain/Rain100L/target/norain-1.png",
+        "test/dehaze/input/0001_0.8.png", "test/dehaze/target/0001.png", "test/deblur/gopro/input/x.png",
+        "test/deblur/gopro/target/x.png", "test/enhance/lol/input/x.png", "test/enhance/lol/target/x.png",
+    ):  # fmt: skip
+        save(rel)
+    return root
+
+
+@pytest.mark.slow  # the real-data code path of the example, with tiny models on a fake layout
+def test_real_data_path_with_tiny_models(tmp_path: Path) -> None:
+    pytest.importorskip("PIL")
+    pytest.importorskip("matplotlib")
+    missing = [name for name in NEEDED.values() if name not in list_models()]
+    if missing:
+        pytest.skip(f"models not registered yet: {', '.join(missing)}")
+    root = _fake_allinone_root(tmp_path / "data")
+    run = _run("--preset", "smoke", "--data-root", str(root), "--steps", "2", "--out", str(tmp_path / "out"), "--progress", "off")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["settings"]["data"] == str(root)
+    assert results["labels"]["measured"].startswith("measured, real data, tiny size")
+    for entry in results["models"].values():
+        (run_0,) = entry["runs"]
+        assert run_0["train"]["steps"] == 2
+        assert list(run_0["eval"]["tasks"]) == ["SOTS", "Rain100L", "BSD68 σ25", "GoPro", "LOLv1"]
+        assert all(t["images"] == 1 for t in run_0["eval"]["tasks"].values())
