@@ -248,6 +248,35 @@ def measure_eval_seconds(name: str, model_preset: str, size: int, images: int, d
     return (time.perf_counter() - start) * images
 
 
+def plan_length(
+    args: argparse.Namespace, preset: Preset, rows: Sequence[tuple[str, str]], device: torch.device, batch: int, patch: int
+) -> tuple[int | None, int | None, dict[str, Any]]:
+    """``(steps, epochs, plan)``: ``--steps``, else the preset's length, else (mini) what fits the budget.
+
+    The budget is split by measured step and evaluation times; every model gets the same number of
+    steps, so the comparison is per step, as the paper's is per epoch.
+    """
+    if args.steps is not None or preset.steps is not None:
+        return args.steps or preset.steps, None, {}
+    if preset.epochs is not None:
+        return None, preset.epochs, {}
+    budget = 60.0 * (args.budget_minutes or preset.budget_minutes or 15.0)
+    print(f"plan: measuring step times (batch {batch}, {patch}x{patch}) to fit a {budget / 60:.1f}-minute budget ...")
+    step_s = {name: measure_step_seconds(name, preset.model_preset, batch, patch, device, args.amp) for _, name in rows}
+    n_test = len(COLUMNS) * preset.crops_per_task
+    eval_s = {name: measure_eval_seconds(name, preset.model_preset, preset.test_crop, n_test, device) for _, name in rows}
+    setup = 0.04 * budget  # data building, model construction, writing results
+    train_budget = budget - setup - args.seeds * sum(eval_s.values())
+    steps = max(20, int(train_budget / (args.seeds * sum(step_s.values()))))
+    for display, name in rows:
+        print(f"  {display:<22} {step_s[name]:.2f} s/step, eval ≈{eval_s[name]:.0f} s"
+              f" → {steps} steps ≈ {steps * step_s[name] / 60:.1f} min per seed")
+    total = args.seeds * sum(steps * step_s[n] + eval_s[n] for _, n in rows)
+    print(f"  total ≈ {total / 60:.1f} min for {len(rows)} models × {args.seeds} seed(s)"
+          + (" (over budget: the minimum is 20 steps)" if total > budget else ""))
+    return steps, None, {"budget_s": budget, "step_seconds": step_s, "eval_seconds": eval_s, "steps": steps, "estimated_s": total}
+
+
 # ----------------------------------------------------------------------------------------- report
 
 
@@ -395,29 +424,7 @@ def main(argv: Sequence[str] | None = None, default_baselines: Sequence[str] = (
         print("note: GLIBC_TUNABLES is unset; on some Linux VMs glibc's allocator makes CPU training 2-4x slower"
               " (see docs/reproduce.md)")
 
-    # ---- plan: how many steps
-    plan: dict[str, Any] = {}
-    steps, epochs = args.steps, None
-    if steps is None and preset.steps is not None:
-        steps = preset.steps
-    if steps is None and preset.epochs is not None:
-        epochs = preset.epochs
-    if steps is None and epochs is None:  # mini: fit the budget
-        budget = 60.0 * (args.budget_minutes or preset.budget_minutes or 15.0)
-        print(f"plan: measuring step times (batch {batch}, {patch}x{patch}) to fit a {budget / 60:.1f}-minute budget ...")
-        step_s = {name: measure_step_seconds(name, preset.model_preset, batch, patch, device, args.amp) for _, name in rows}
-        n_test = len(COLUMNS) * preset.crops_per_task
-        eval_s = {name: measure_eval_seconds(name, preset.model_preset, preset.test_crop, n_test, device) for _, name in rows}
-        setup = 0.04 * budget  # data building, model construction, writing results
-        train_budget = budget - setup - args.seeds * sum(eval_s.values())
-        steps = max(20, int(train_budget / (args.seeds * sum(step_s.values()))))
-        plan = {"budget_s": budget, "step_seconds": step_s, "eval_seconds": eval_s, "steps": steps}
-        for display, name in rows:
-            print(f"  {display:<22} {step_s[name]:.2f} s/step, eval ≈{eval_s[name]:.0f} s"
-                  f" → {steps} steps ≈ {steps * step_s[name] / 60:.1f} min per seed")
-        total = args.seeds * sum(steps * step_s[n] + eval_s[n] for _, n in rows)
-        print(f"  total ≈ {total / 60:.1f} min for {len(rows)} models × {args.seeds} seed(s)"
-              + (" (over budget: the minimum is 20 steps)" if total > budget else ""))
+    steps, epochs, plan = plan_length(args, preset, rows, device, batch, patch)
     length = steps * batch if steps is not None else 0
 
     settings = {

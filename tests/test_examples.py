@@ -74,11 +74,7 @@ def test_paper_preset_needs_data_root(tmp_path: Path) -> None:
 
 
 def test_missing_model_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        import _table6
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
+    _table6 = _table6_module()
     monkeypatch.setitem(
         _table6.BASELINES, "restormer", (("Restormer", "restormer"), ("Restormer+HAIR", "no_such_model_hair"))
     )
@@ -131,3 +127,27 @@ def test_real_data_path_with_tiny_models(tmp_path: Path) -> None:
         assert run_0["train"]["steps"] == 2
         assert list(run_0["eval"]["tasks"]) == ["SOTS", "Rain100L", "BSD68 σ25", "GoPro", "LOLv1"]
         assert all(t["images"] == 1 for t in run_0["eval"]["tasks"].values())
+
+
+def _table6_module():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import _table6
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    return _table6
+
+
+def test_mini_budget_plan(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    t6 = _table6_module()
+    step_s = {"restormer": 0.5, "promptir": 0.7, "res_hair": 0.8}
+    monkeypatch.setattr(t6, "measure_step_seconds", lambda name, *a: step_s[name])
+    monkeypatch.setattr(t6, "measure_eval_seconds", lambda name, *a: 10.0)
+    rows = t6.model_rows(["restormer"])
+    args = t6.parse_args(["--budget-minutes", "10", "--seeds", "2"], ("restormer",))
+    steps, epochs, plan = t6.plan_length(args, t6.PRESETS["mini"], rows, torch.device("cpu"), 4, 48)
+    # 600 s - 4 % setup - 2 seeds x 30 s eval = 516 s over 2 seeds x 2.0 s per step of the three models
+    assert (steps, epochs) == (129, None)
+    assert plan["estimated_s"] <= 600
+    out = capsys.readouterr().out
+    assert "Restormer+HAIR" in out and "129 steps" in out and "10.0-minute budget" in out
