@@ -26,10 +26,11 @@ from .routing import (
     push_state,
     using_given_giv,
 )
-from .split import SplitPoint, find_split
-from .trace import as_args, default_example_input, downstream_calls, record
+from .split import SplitPoint, Stages, find_split
+from .trace import Trace, as_args, default_example_input, downstream_calls, record
 
 MODES = ("hyper", "embed", "free")
+_BASES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)  # what can become hyper (see convert.py)
 
 
 @dataclass
@@ -111,6 +112,120 @@ def _kernels_for(num_kernels: Any, level: int, num_levels: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise HairError(f"num_kernels for level {level} must be a positive int, got {value!r}")
     return value
+
+
+def _choose_layers(
+    model: nn.Module,
+    trace: Trace,
+    point: SplitPoint,
+    downstream: set[int],
+    include: str | Sequence[str] | None,
+    exclude: str | Sequence[str] | None,
+    min_params: int,
+) -> tuple[list[str], dict[str, str], int]:
+    """Which layers become hyper: ``(converted names, {static name: why}, upstream count)``."""
+    converted: list[str] = []
+    static: dict[str, str] = {}
+    upstream = 0
+    calls_by_name: dict[str, list[int]] = {}
+    for i, call in enumerate(trace.calls):
+        calls_by_name.setdefault(call.name, []).append(i)
+    split_call = trace.calls[point.call]
+    split_start = split_call.end if point.side == "output" else split_call.order
+    for name, module in model.named_modules():
+        if not isinstance(module, _BASES):
+            continue
+        indices = calls_by_name.get(name, [])
+        down = [i for i in indices if i in downstream]
+        if not down:
+            if any(trace.calls[i].order >= split_start for i in indices):
+                static[name] = "runs after the split, but on features that do not depend on it"
+            else:
+                upstream += bool(indices)
+            continue
+        reason = None
+        if torch_base(module) is None:
+            reason = f"{type(module).__name__} has its own forward"
+        elif len(down) != len(indices):
+            reason = "also runs before the split (shared with the first half)"
+        elif _matches(name, exclude):
+            reason = "excluded"
+        elif include is not None and not _matches(name, include):
+            reason = "not included"
+        elif sum(p.numel() for p in module.parameters()) < min_params:
+            reason = f"fewer than min_params={min_params} parameters"
+        elif not all(trace.calls[i].simple for i in indices):
+            reason = "called with extra arguments"
+        elif trace.batch is not None and any(trace.calls[i].in_shape[0] != trace.batch for i in indices):
+            reason = "its input's leading dimension is not the batch (e.g. B·L tokens)"
+        if reason:
+            static[name] = reason
+        else:
+            converted.append(name)
+    if not converted:
+        ran = [c.name for i, c in enumerate(trace.calls) if i in downstream and c.name][:12]
+        raise HairError(
+            f"nothing convertible after the split ({point.describe()}): no nn.Conv2d, nn.ConvTranspose2d "
+            f"or nn.Linear runs downstream of it"
+            + (f" (left static: {static})" if static else "")
+            + (f"; downstream modules: {ran}" if ran else "; nothing runs downstream of it")
+        )
+    return converted, static, upstream
+
+
+def _plan_blocks(
+    model: nn.Module,
+    trace: Trace,
+    path: Stages,
+    converted: list[str],
+    roots: dict[str, str],
+    num_kernels: Any,
+    levels: Mapping[str, int] | None,
+    share: bool,
+    mode: str,
+) -> list[BlockPlan]:
+    """Group the converted layers into blocks (in execution order) with level, N and box."""
+    modules = dict(model.named_modules())
+    first_call = {}
+    for i, call in enumerate(trace.calls):
+        first_call.setdefault(call.name, i)
+    by_root: dict[str, list[str]] = {}
+    for layer in converted:
+        by_root.setdefault(roots[layer], []).append(layer)
+    num_levels = len(path.levels())
+    plans: list[BlockPlan] = []
+    keys: set[str] = set()
+    for root, layers in sorted(by_root.items(), key=lambda kv: first_call[kv[0]]):
+        first = first_call[root]
+        size = path.size_at(trace, first)
+        level = path.level_of(size) if size else 1
+        for pattern, forced in (levels or {}).items():
+            if _matches(root, pattern):
+                if not isinstance(forced, int) or isinstance(forced, bool) or forced < 1:
+                    raise HairError(f"levels[{pattern!r}] must be a positive int, got {forced!r}")
+                level = forced
+        key = root.replace(".", "__")
+        if key in keys:
+            raise HairError(f"two blocks map to the key {key!r}; name them with blocks=")
+        keys.add(key)
+        in_shape = trace.calls[first].in_shape
+        if mode == "embed" and (in_shape is None or not trace.calls[first].arg0):
+            raise HairError(f"mode='embed' needs a Tensor as the first input of block {root!r}")
+        in_shape = in_shape or ()
+        axis = 1 if len(in_shape) == 4 and not isinstance(modules[root], nn.Linear) else -1
+        plans.append(BlockPlan(
+            root, key, type(modules[root]).__name__, level, size,
+            _kernels_for(num_kernels, level, num_levels), layers,
+            embed_channels=in_shape[axis] if in_shape else 0, embed_axis=axis,
+        ))
+    if share:
+        groups: dict[tuple, str] = {}
+        for block in plans:
+            if block.layers == [block.name]:
+                continue  # a block of one shares with nobody
+            sig = (block.level, signature(modules[block.name]))
+            block.box = groups.setdefault(sig, f"level{block.level}_{block.type_name}_{len(groups)}")
+    return plans
 
 
 class HairModel(nn.Module):
@@ -368,102 +483,20 @@ def hairify(
     trace = record(model, args, fingerprints=True)
     point, path = find_split(trace, split)
     downstream = downstream_calls(model, args, (point.name, point.side), trace)
-    level_sizes = path.levels()
-
-    # --- which layers become hyper -------------------------------------------------------------
-    converted: list[str] = []
-    static: dict[str, str] = {}
-    upstream = 0
-    calls_by_name: dict[str, list[int]] = {}
-    for i, call in enumerate(trace.calls):
-        calls_by_name.setdefault(call.name, []).append(i)
-    split_call = trace.calls[point.call]
-    split_start = split_call.end if point.side == "output" else split_call.order
-    for name, module in model.named_modules():
-        if not isinstance(module, tuple(_BASES)):
-            continue
-        indices = calls_by_name.get(name, [])
-        down = [i for i in indices if i in downstream]
-        if not down:
-            if any(trace.calls[i].order >= split_start for i in indices):
-                static[name] = "runs after the split, but on features that do not depend on it"
-            else:
-                upstream += bool(indices)
-            continue
-        reason = None
-        if torch_base(module) is None:
-            reason = f"{type(module).__name__} has its own forward"
-        elif len(down) != len(indices):
-            reason = "also runs before the split (shared with the first half)"
-        elif _matches(name, exclude):
-            reason = "excluded"
-        elif include is not None and not _matches(name, include):
-            reason = "not included"
-        elif sum(p.numel() for p in module.parameters()) < min_params:
-            reason = f"fewer than min_params={min_params} parameters"
-        elif not all(trace.calls[i].simple for i in indices):
-            reason = "called with extra arguments"
-        elif trace.batch is not None and any(trace.calls[i].in_shape[0] != trace.batch for i in indices):
-            reason = "its input's leading dimension is not the batch (e.g. B·L tokens)"
-        if reason:
-            static[name] = reason
-        else:
-            converted.append(name)
-    if not converted:
-        ran = [c.name for i, c in enumerate(trace.calls) if i in downstream and c.name][:12]
-        raise HairError(
-            f"nothing convertible after the split ({point.describe()}): no nn.Conv2d, nn.ConvTranspose2d "
-            f"or nn.Linear runs downstream of it"
-            + (f" (left static: {static})" if static else "")
-            + (f"; downstream modules: {ran}" if ran else "; nothing runs downstream of it")
-        )
-
-    # --- blocks, levels, boxes -----------------------------------------------------------------
+    converted, static, upstream = _choose_layers(
+        model, trace, point, downstream, include, exclude, min_params)
     roots = block_roots(model, converted, block_types, blocks)
     if blocks_only:
-        alone = [n for n in converted if roots[n] == n]
-        static.update({n: "in no block (blocks_only=True)" for n in alone})
+        static.update({n: "in no block (blocks_only=True)" for n in converted if roots[n] == n})
         converted = [n for n in converted if roots[n] != n]
         if not converted:
             raise HairError(
                 f"blocks_only=True, but no converted layer after the split ({point.describe()}) is "
                 "inside a block; name the blocks with block_types= or blocks="
             )
-    modules = dict(model.named_modules())
-    by_root: dict[str, list[str]] = {}
-    for layer in converted:
-        by_root.setdefault(roots[layer], []).append(layer)
     share = (init == "fresh") if share_boxes is None else bool(share_boxes)
-    plans: list[BlockPlan] = []
-    keys: set[str] = set()
-    for root, layers in sorted(by_root.items(), key=lambda kv: calls_by_name[kv[0]][0]):
-        first = calls_by_name[root][0]
-        size = path.size_at(trace, first)
-        level = path.level_of(size) if size else 1
-        for pattern, forced in (levels or {}).items():
-            if _matches(root, pattern):
-                if not isinstance(forced, int) or isinstance(forced, bool) or forced < 1:
-                    raise HairError(f"levels[{pattern!r}] must be a positive int, got {forced!r}")
-                level = forced
-        key = root.replace(".", "__")
-        if key in keys:
-            raise HairError(f"two blocks map to the key {key!r}; name them with blocks=")
-        keys.add(key)
-        in_shape = trace.calls[first].in_shape or ()
-        is_linear = isinstance(modules[root], nn.Linear)
-        axis = 1 if len(in_shape) == 4 and not is_linear else -1
-        plans.append(BlockPlan(
-            root, key, type(modules[root]).__name__, level, size,
-            _kernels_for(num_kernels, level, len(level_sizes)), layers,
-            embed_channels=in_shape[axis] if in_shape else 0, embed_axis=axis,
-        ))
-    if share:
-        groups: dict[tuple, str] = {}
-        for block in plans:
-            if block.layers == [block.name]:
-                continue  # a block of one shares with nobody
-            sig = (block.level, signature(modules[block.name]))
-            block.box = groups.setdefault(sig, f"level{block.level}_{block.type_name}_{len(groups)}")
+    plans = _plan_blocks(model, trace, path, converted, roots, num_kernels, levels, share, mode)
+    split_call = trace.calls[point.call]
 
     # --- classifier ----------------------------------------------------------------------------
     features = split_call.out if point.side == "output" else split_call.inp
@@ -481,7 +514,7 @@ def hairify(
         classifier = GIVClassifier(features.shape[1], giv_dim).to(features.device, features.dtype)
 
     plan = HairPlan(
-        mode, point, path.text(), level_sizes, giv_dim, init, share, plans, static, upstream,
+        mode, point, path.text(), path.levels(), giv_dim, init, share, plans, static, upstream,
         _unique_params(model), tuple(args[0].shape) if isinstance(args[0], torch.Tensor) else (),
     )
     del trace, features, split_call
@@ -519,5 +552,3 @@ def hairify(
         split_module.register_forward_pre_hook(hook)
     return hair
 
-
-_BASES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)

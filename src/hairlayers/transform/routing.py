@@ -156,7 +156,7 @@ class SplitHook:
     def __call__(self, module: torch.nn.Module, args: tuple, *rest: Any) -> None:
         state = current_state(self.token)
         if state is None:  # the wrapped model run on its own (e.g. hair.model(x)): layers will raise
-            return None
+            return
         if state.split_done:
             raise HairError(
                 "the split module ran twice in one forward pass; choose a split point that runs once"
@@ -170,7 +170,6 @@ class SplitHook:
         state.split_done = True
         if state.stop_at_split:
             raise SplitReached(state.giv, state.selects)
-        return None
 
 
 class BlockSelect:

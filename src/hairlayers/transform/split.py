@@ -129,7 +129,10 @@ def stages(trace: Trace) -> Stages:
     start = trace.input_size or (accepted[0].size if accepted else None)
     if start is None:
         return Stages([], [], [], -1)
-    area = lambda s: s[0] * s[1]  # noqa: E731
+
+    def area(size: tuple[int, int]) -> int:
+        return size[0] * size[1]
+
     lowest_area = min([area(start)] + [area(o.size) for o in accepted])
     boundaries: list[Observation] = []
     run_min, lowest, i_min = area(start), -1, len(accepted)

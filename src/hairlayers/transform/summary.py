@@ -28,14 +28,14 @@ def _size(size: tuple[int, int] | None) -> str:
 def summary_text(hair: "HairModel") -> str:
     """The summary table of a :class:`HairModel` (see :meth:`HairModel.summary`)."""
     plan = hair.plan
+    levels = ", ".join(f"{i + 1}: {_size(s)}" for i, s in enumerate(plan.levels))
     lines = [
-        f"HairModel  mode={plan.mode}  init={plan.init}  giv_dim={plan.giv_dim}  "
-        f"shared boxes={'yes' if plan.share_boxes else 'no'}",
-        f"split: {plan.split.describe()}, features {tuple(plan.split.shape)} on an example input "
-        f"{plan.example_shape}",
+        (f"HairModel  mode={plan.mode}  init={plan.init}  giv_dim={plan.giv_dim}  "
+         f"shared boxes={'yes' if plan.share_boxes else 'no'}"),
+        (f"split: {plan.split.describe()}, features {tuple(plan.split.shape)} on an example input "
+         f"{plan.example_shape}"),
         f"  why: {plan.split.reason}",
-        f"levels (1 = full resolution): "
-        + ", ".join(f"{i + 1}: {_size(s)}" for i, s in enumerate(plan.levels)),
+        f"levels (1 = full resolution): {levels}",
     ]
     modules = dict(hair.model.named_modules())
     for level in sorted({b.level for b in plan.blocks}, reverse=True):
