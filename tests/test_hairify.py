@@ -348,7 +348,8 @@ def test_trains_under_torch_compile(kind: str) -> None:
     twin = copy.deepcopy(hair)
     x, y = _x(), _x()
     eager = _train(hair, 3, x, y)
-    compiled = _train(torch.compile(twin, backend="aot_eager"), 3, x, y)
+    # fullgraph: the GIV route (hooks, per-call state, providers) must not break the graph
+    compiled = _train(torch.compile(twin, backend="aot_eager", fullgraph=True), 3, x, y)
     assert eager[-1] < eager[0]
     torch.testing.assert_close(torch.tensor(compiled), torch.tensor(eager), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(twin(x), hair(x), rtol=1e-4, atol=1e-5)
