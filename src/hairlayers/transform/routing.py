@@ -85,13 +85,12 @@ def push_state(hair: "HairModel", stop_at_split: bool = False) -> tuple[CallStat
 def pop_state(opened: tuple[CallState, Any]) -> None:
     """Close a call state (whatever happened during the call)."""
     state, context_token = opened
-    stack = _STACKS[state.hair.token]
+    # Empty stacks stay in the dict: deleting them would race with a thread pushing onto them.
+    stack = _STACKS.get(state.hair.token, [])
     for i in range(len(stack) - 1, -1, -1):
         if stack[i] is state:
             del stack[i]
             break
-    if not stack:
-        del _STACKS[state.hair.token]
     if context_token is not None:
         _STATES.reset(context_token)
 
@@ -136,13 +135,11 @@ class using_given_giv:
         return self.giv
 
     def __exit__(self, *exc: Any) -> None:
-        stack = _GIVEN_STACKS[self.token]
+        stack = _GIVEN_STACKS.get(self.token, [])
         for i in range(len(stack) - 1, -1, -1):
             if stack[i] is self.giv:
                 del stack[i]
                 break
-        if not stack:
-            del _GIVEN_STACKS[self.token]
         assert self._context_token is not None
         _GIVEN.reset(self._context_token)
 
