@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import torch.nn as nn
 
+from ..layers import HyperLayer
+
 if TYPE_CHECKING:  # pragma: no cover
     from .hairify import HairModel
 
@@ -41,10 +43,15 @@ def summary_text(hair: "HairModel") -> str:
     for level in sorted({b.level for b in plan.blocks}, reverse=True):
         blocks = [b for b in plan.blocks if b.level == level]
         size = _size(plan.levels[level - 1]) if level <= len(plan.levels) else "set by levels="
-        lines.append(f"level {level} ({size}), N={blocks[0].num_kernels}:")
+        if plan.mode == "embed":
+            lines.append(f"level {level} ({size}), GIV embedding added to each block's input:")
+        else:
+            lines.append(f"level {level} ({size}), N={blocks[0].num_kernels}:")
         for block in blocks:
             box = f"  box {block.box}" if block.box else ""
-            lines.append(f"  {block.name} [{block.type_name}] {len(block.layers)} layer(s){box}")
+            what = (f"{block.embed_channels}-channel shift, {len(block.layers)} layer(s) inside"
+                    if plan.mode == "embed" else f"{len(block.layers)} hyper layer(s)")
+            lines.append(f"  {block.name} [{block.type_name}] {what}{box}")
             if block.layers != [block.name]:
                 rel = [n[len(block.name) + 1:] for n in block.layers]
                 lines.append(f"    {', '.join(rel)}")
@@ -59,9 +66,10 @@ def summary_text(hair: "HairModel") -> str:
         "embeddings": _count([hair.embeddings]),
         "free GIVs": _count([hair.free_givs]),
     }
-    hyper = [modules[n] for b in plan.blocks for n in b.layers if n in modules]
+    hyper = [modules[n] for b in plan.blocks for n in b.layers if isinstance(modules.get(n), HyperLayer)]
     parts["weight boxes (net of the originals)"] = _count(hyper) - _count(
-        [hair._originals[n] for b in plan.blocks for n in b.layers if n in hair._originals])
+        [hair._originals[n] for b in plan.blocks for n in b.layers
+         if n in hair._originals and isinstance(modules.get(n), HyperLayer)])
     detail = ", ".join(f"{k} {v:,}" for k, v in parts.items() if v)
     lines.append(
         f"parameters: original {plan.original_params:,}, HAIR {_count([hair]):,} "
