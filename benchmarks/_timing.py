@@ -1,0 +1,129 @@
+"""Shared timing helpers for the benchmark scripts: side-by-side medians and a machine report.
+
+Absolute times on a shared 2-core VM are noisy; what these helpers make trustworthy is the
+*ratio* of two callables, by running them round-robin (every repetition visits every callable, so
+a burst of load from another process hits all of them alike) and taking medians.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Mapping
+
+import torch
+
+#: Keep freed memory in the process: without it glibc returns every large block to the OS after
+#: each call and re-faults it on the next, which makes 128x128 layers 2-4x slower (FACTS §6).
+GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
+
+
+def reexec_with_glibc_tunables(enabled: bool = True) -> None:
+    """Restart this script with :data:`GLIBC_TUNABLES` set, unless it already runs with it.
+
+    The allocator reads the variable at process start only, hence the re-exec. Does nothing when
+    ``enabled`` is false or on non-Linux systems.
+    """
+    if not enabled or platform.system() != "Linux" or os.environ.get("GLIBC_TUNABLES") == GLIBC_TUNABLES:
+        return
+    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def cpu_model() -> str:
+    """The CPU model name from ``/proc/cpuinfo`` (or :func:`platform.processor` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, or ``"n/a"``."""
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine_info() -> dict[str, str | int]:
+    """What a reader needs to judge the numbers: CPU, cores, torch, threads, allocator setting."""
+    return {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count() or 0,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "(unset)"),
+        "python": platform.python_version(),
+        "load_average_at_start": load_average(),
+    }
+
+
+#: The clocks a benchmark can time with. ``wall`` is what a user waits; ``cpu`` (CPU seconds of the
+#: whole process, all threads) does not count the time other processes hold the cores, so it stays
+#: meaningful on an oversubscribed machine (it does count threads spinning at a barrier).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def calibrate(
+    fn: Callable[[], object], target_s: float = 0.02, max_number: int = 50, clock: str = "wall"
+) -> int:
+    """How many back-to-back calls of ``fn`` make one sample of at least ``target_s`` seconds."""
+    now = CLOCKS[clock]
+    start = now()
+    fn()
+    elapsed = now() - start
+    return max(1, min(max_number, int(target_s / max(elapsed, 1e-6))))
+
+
+def round_robin(
+    fns: Mapping[str, Callable[[], object]],
+    reps: int,
+    warmup: int = 1,
+    target_s: float = 0.02,
+    clock: str = "wall",
+) -> dict[str, list[float]]:
+    """Time every callable ``reps`` times, interleaved; return seconds per call for each sample.
+
+    Each callable first runs ``warmup`` times (allocator and oneDNN primitive caches fill), then
+    gets a fixed number of calls per sample so that one sample lasts about ``target_s``.
+    ``clock`` is a key of :data:`CLOCKS`.
+    """
+    now = CLOCKS[clock]
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    numbers = {name: calibrate(fn, target_s, clock=clock) for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            number = numbers[name]
+            start = now()
+            for _ in range(number):
+                fn()
+            samples[name].append((now() - start) / number)
+    return samples
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def spread(samples: list[float]) -> float:
+    """Relative spread of the samples: (upper quartile - lower quartile) / median."""
+    if len(samples) < 4:
+        return (max(samples) - min(samples)) / statistics.median(samples)
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    return (q3 - q1) / statistics.median(samples)
+
+
+def geomean(values: list[float]) -> float:
+    return statistics.geometric_mean(values) if values else float("nan")
