@@ -340,8 +340,11 @@ def render_table(results: dict[str, Any]) -> str:
     lines = [
         f"## {s['measured_label']}",
         f"PSNR/SSIM{spread}; {what}",
-        f"{length} × batch {s['batch_size']} of {s['patch_size']}×{s['patch_size']} patches per model,"
-        f" model preset '{s['model_preset']}', device {results['machine']['device']}, {results['machine']['date_utc']}",
+        (
+            f"{length} × batch {s['batch_size']} of {s['patch_size']}×{s['patch_size']} patches per model,"
+            f" model preset '{s['model_preset']}', device {results['machine']['device']},"
+            f" {results['machine']['date_utc']}"
+        ),
         "",
         line(header),
         rule,
@@ -513,4 +516,4 @@ def main(argv: Sequence[str] | None = None, default_baselines: Sequence[str] = (
     return 0
 
 
-__all__ = ["main", "BASELINES", "PAPER_TABLE6", "COLUMNS", "PRESETS", "render_table", "bar_chart"]
+__all__ = ["BASELINES", "COLUMNS", "PAPER_TABLE6", "PRESETS", "bar_chart", "main", "render_table"]

@@ -22,7 +22,9 @@ NEEDED = {"Restormer": "restormer", "Restormer+PromptIR": "promptir", "Restormer
 def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, str(EXAMPLE), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False
+    )
 
 
 def _finite(value: object) -> bool:

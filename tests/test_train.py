@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from hairlayers.errors import HairError
 from hairlayers.train import (
@@ -60,7 +61,7 @@ class GlobalRngData:
 
 
 def _config(**kw) -> TrainConfig:
-    base = dict(steps=10, batch_size=2, progress="off", log_every=1, seed=7)
+    base = {"steps": 10, "batch_size": 2, "progress": "off", "log_every": 1, "seed": 7}
     base.update(kw)
     return TrainConfig(**base)
 
@@ -108,8 +109,8 @@ def test_sharded_batches_equal_one_big_batch(n: int, batch: int, world: int, epo
         return
     shards = [EpochBatches(n, batch, seed=1, rank=r, world_size=world).batches(epoch) for r in range(world)]
     single = EpochBatches(n, batch * world, seed=1).batches(epoch)
-    assert [sum(parts, []) for parts in zip(*shards)] == single
-    flat = sum(single, [])
+    assert [list(itertools.chain(*parts)) for parts in zip(*shards)] == single
+    flat = list(itertools.chain(*single))
     assert len(set(flat)) == len(flat) == (n // (batch * world)) * batch * world  # no repeats in an epoch
     # resuming at batch k gives the tail of the same epoch
     k = len(single) // 2

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import HairError
 
-__all__ = ["CHECKPOINT_FORMAT", "checkpoint_path", "save_checkpoint", "load_checkpoint", "latest_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "checkpoint_path", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "hairlayers.train/1"
 _NAME = re.compile(r"^step_(\d+)\.pt$")

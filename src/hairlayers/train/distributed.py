@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from ..errors import HairError
 
-__all__ = ["DistInfo", "dist_info", "init_distributed", "gather_objects", "barrier"]
+__all__ = ["DistInfo", "barrier", "dist_info", "gather_objects", "init_distributed"]
 
 
 @dataclass(frozen=True)

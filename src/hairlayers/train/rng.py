@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from ..errors import HairError
 
-__all__ = ["seed_everything", "get_rng_state", "set_rng_state", "isolated_rng"]
+__all__ = ["get_rng_state", "isolated_rng", "seed_everything", "set_rng_state"]
 
 
 def _numpy() -> Any | None:

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import HairError
 
-__all__ = ["paper_lr", "decay_start", "make_scheduler"]
+__all__ = ["decay_start", "make_scheduler", "paper_lr"]
 
 
 def decay_start(total_steps: int, final_fraction: float = 1 / 16) -> int:

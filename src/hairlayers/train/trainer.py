@@ -21,24 +21,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data._seeding import mix_seed
 from ..errors import HairError
 from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import barrier, dist_info, gather_objects, init_distributed, mean_over_ranks
+from .distributed import barrier, gather_objects, init_distributed, mean_over_ranks
 from .progress import Progress
 from .rng import get_rng_state, isolated_rng, seed_everything, set_rng_state
 from .sampler import EpochBatches
 from .schedule import make_scheduler
 
-__all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "config_from_dict"]
+__all__ = ["TrainConfig", "TrainResult", "config_from_dict", "resolve_device", "train"]
 
 
 @dataclass
