@@ -143,6 +143,14 @@ def test_training_is_deterministic_and_learns() -> None:
     assert not _params_equal(a, c)  # the seed matters
 
 
+def test_worker_processes_do_not_change_the_data() -> None:
+    data = GlobalRngData(n=8)
+    a, b = _fresh_model(), _fresh_model()
+    train(a, data, _config(steps=5))
+    train(b, data, _config(steps=5, num_workers=2))
+    assert _params_equal(a, b)
+
+
 def test_epochs_option_counts_batches() -> None:
     result = train(_fresh_model(), GlobalRngData(n=9), _config(steps=None, epochs=2, batch_size=2))
     assert result.steps == 2 * (9 // 2)
