@@ -34,12 +34,12 @@ import os
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _timing  # noqa: E402
+import _timing
 
 CL = None  # torch.channels_last, bound in main() after the allocator re-exec
 
