@@ -169,7 +169,9 @@ def mixed_conv_wgrad_kernel(
     sel_b = sel_ptr
     for b in range(B):
         grad = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
-        dbias = tl.zeros((BLOCK_N,), dtype=tl.float32)
+        # Summed elementwise and reduced after the loop: a reduction inside this loop trips an
+        # assertion in Triton 3.6's thread-locality pass (fp32, unpipelined).
+        dy_sum = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
         for mt in range(tile_lo, tile_hi):
             offs_m = mt * BLOCK_M + tl.arange(0, BLOCK_M)
             m_ok = offs_m < m_total
@@ -190,10 +192,11 @@ def mixed_conv_wgrad_kernel(
             )
             grad += tl.dot(dy_t, xa, input_precision=PRECISION)
             if HAS_BIAS:
-                dbias += tl.sum(dy_t.to(tl.float32), axis=1)
+                dy_sum += dy_t.to(tl.float32)
 
         coefs = tl.load(sel_b + offs_e * s_sele, mask=e_ok, other=0.0).to(tl.float32)
         acc_w += coefs[:, None, None] * grad[None, :, :]
+        dbias = tl.sum(dy_sum, axis=1)
         if HAS_BIAS:
             acc_b += coefs[:, None] * dbias[None, :]
         # d select[b, e] = <G_b, box[e]> (+ <dbias_b, bias_box[e]>, counted by one tap/k tile only)
