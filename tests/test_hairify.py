@@ -431,3 +431,16 @@ def test_using_giv_replaces_the_classifier_for_tiles() -> None:
 
     with torch.no_grad():
         assert hairlayers.restore(hair, image[0], tile=16, overlap=4).shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("name", ["restormer", "promptir"])
+def test_zoo_models_split_at_the_latent_and_keep_their_function(name: str) -> None:
+    from hairlayers.models import create_model
+
+    model = create_model(name, preset="tiny").eval()
+    x = torch.rand(2, 3, 32, 32)
+    hair = hairify(model, example_input=x)
+    assert hair.plan.split.describe() == "output of 'down3_4' (= input of 'latent')"  # the paper's 3+4
+    assert {b.name for b in hair.plan.blocks} >= {"latent.0", "decoder_level1.0", "output"}
+    with torch.no_grad():
+        torch.testing.assert_close(hair(x), model(x), rtol=1e-5, atol=1e-5)

@@ -4,14 +4,17 @@ A *block* is, in order of precedence:
 
 1. a module named in ``blocks=`` (explicit);
 2. a module whose type is in ``block_types=``;
-3. (automatically) a non-leaf child of an ``nn.Sequential`` / ``nn.ModuleList`` / ``nn.ModuleDict``
-   that has at least one sibling of identical structure (same module types, parameter shapes and
-   layer settings) — the repeated blocks of a Restormer level, the residual blocks of a ResNet
-   stage — and any other module with the structure of such a block (a level of one block, like
-   Restormer's refinement stage).
+3. (automatically) a *repeated block*: a non-leaf child of an ``nn.Sequential`` /
+   ``nn.ModuleList`` / ``nn.ModuleDict`` that has a sibling of identical structure (same module
+   types, parameter shapes and layer settings) — the blocks of a Restormer level, the residual
+   blocks of a ResNet stage — plus every other module with that structure, and every instance of
+   a (non-container) class found repeated (a level of one ``TransformerBlock`` is still made of
+   blocks);
+4. (automatically, weakest) any other non-leaf module of a non-container class that sits
+   directly in a container (a decoder written as ``nn.Sequential(UpBlock(), DecoderBlock(), ...)``).
 
-A converted layer belongs to the outermost block that contains it; a converted layer in no block is
-a block of its own.
+A converted layer belongs to the outermost block of kinds 1-3 that contains it, else to the
+innermost block of kind 4, else it is a block of its own.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _is_leaf(module: nn.Module) -> bool:
 
 
 def repeated_blocks(model: nn.Module) -> list[str]:
-    """Names of the auto-detected blocks (rule 3).
+    """Names of the auto-detected repeated blocks (rule 3).
 
     Example:
         >>> body = nn.Sequential(nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU()),
@@ -49,15 +52,33 @@ def repeated_blocks(model: nn.Module) -> list[str]:
         ['0.0', '0.1']
     """
     repeated: set[tuple] = set()
-    for name, module in model.named_modules():
+    types: set[type] = set()
+    for module in model.modules():
         if not isinstance(module, _CONTAINERS):
             continue
-        groups: dict[tuple, int] = defaultdict(int)
+        groups: dict[tuple, list[nn.Module]] = defaultdict(list)
         for child in module.children():
             if not _is_leaf(child):
-                groups[signature(child)] += 1
-        repeated.update(sig for sig, count in groups.items() if count > 1)
-    return [n for n, m in model.named_modules() if n and not _is_leaf(m) and signature(m) in repeated]
+                groups[signature(child)].append(child)
+        for sig, members in groups.items():
+            if len(members) > 1:
+                repeated.add(sig)
+                types.update(type(m) for m in members if not isinstance(m, _CONTAINERS))
+    return [
+        n for n, m in model.named_modules()
+        if n and not _is_leaf(m) and (type(m) in types or signature(m) in repeated)
+    ]
+
+
+def contained_blocks(model: nn.Module) -> list[str]:
+    """Names of the weak blocks of rule 4: custom non-leaf modules directly inside a container."""
+    found = []
+    for name, module in model.named_modules():
+        if isinstance(module, _CONTAINERS):
+            for child_name, child in module.named_children():
+                if not _is_leaf(child) and not isinstance(child, _CONTAINERS):
+                    found.append(f"{name}.{child_name}" if name else child_name)
+    return found
 
 
 def block_roots(
@@ -88,10 +109,16 @@ def block_roots(
         if not all(isinstance(t, type) for t in types):
             raise TypeError(f"block_types must be module classes, got {block_types!r}")
         names.update(n for n, m in modules.items() if n and isinstance(m, types))
+    weak: list[str] = []
     if blocks is None and not block_types:
         names.update(repeated_blocks(model))
+        weak = contained_blocks(model)
     result = {}
     for layer in layers:
-        containing = [n for n in names if n == layer or layer.startswith(n + ".")]
-        result[layer] = min(containing, key=len) if containing else layer
+        strong = [n for n in names if n == layer or layer.startswith(n + ".")]
+        if strong:
+            result[layer] = min(strong, key=len)
+            continue
+        loose = [n for n in weak if n == layer or layer.startswith(n + ".")]
+        result[layer] = max(loose, key=len) if loose else layer
     return result
