@@ -184,6 +184,8 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
                     check_close(f"grad {what} hyper {layout} {layer.name} B={batch} N={n}", a, b)
 
     results = {}
+    if reps == 0:  # --check-only
+        return results, paths
     for mode, fns in (("fwd", fwd), ("fb", fb)):
         samples = _timing.round_robin(fns, reps, clock=clock, target_s=target_s)
         results[mode] = {name: {"median_ms": 1e3 * _timing.median(s), "min_ms": 1e3 * min(s),
@@ -268,6 +270,8 @@ def main() -> None:
                         help="wall-clock time (default) or process CPU time (robust on a busy shared machine)")
     parser.add_argument("--sample-ms", type=float, default=20.0,
                         help="minimum length of one timed sample; short ops are repeated to reach it (default 20)")
+    parser.add_argument("--check-only", action="store_true",
+                        help="only compare every mixed path with the float64 reference; time nothing")
     parser.add_argument("--no-glibc-tunables", action="store_true",
                         help="run with the default glibc allocator instead of re-executing with GLIBC_TUNABLES")
     args = parser.parse_args()
@@ -287,6 +291,7 @@ def main() -> None:
     if args.levels:
         widths = [int(v) for v in args.levels.split(",")]
         levels = tuple(lv for lv in LEVELS if lv[0] in widths)
+    reps = 0 if args.check_only else reps
     batches = [int(v) for v in args.batches.split(",")] if args.batches else batches
     box_sizes = [int(v) for v in args.box_sizes.split(",")] if args.box_sizes else box_sizes
 
@@ -307,6 +312,10 @@ def main() -> None:
             for batch in batches:
                 res, paths = run_case(level, layer, batch, box_sizes, reps, check_grads=True, clock=args.clock,
                                        target_s=args.sample_ms / 1e3)
+                if args.check_only:
+                    print(f"checked C={level[0]} {layer.name} B={batch} N={box_sizes}: paths "
+                          f"nchw={paths['nchw']} cl={paths['cl']}", flush=True)
+                    continue
                 spreads += [v["spread"] for mode in res.values() for v in mode.values()]
                 for n in box_sizes:
                     row = summarise_row(level, layer, batch, n, res, args.stat)
@@ -315,6 +324,9 @@ def main() -> None:
                     other_rows.append(summarise_row(level, layer, batch, n, res, other_stat))
                     print(format_row(row), f"paths nchw={paths['nchw']} cl={paths['cl']}", flush=True)
 
+    if args.check_only:
+        print(f"all mixed paths match the float64 reference ({time.time() - started:.0f} s); nothing timed")
+        return
     s = summary(rows)
     s_other = summary(other_rows)
     info["load_average_at_end"] = _timing.load_average()

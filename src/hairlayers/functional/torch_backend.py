@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ._spec import ConvSpec, ConvTransposeSpec, mix
 
-__all__ = ["is_channels_last", "conv2d_path", "conv2d", "conv_transpose2d", "linear"]
+__all__ = ["conv2d", "conv2d_path", "conv_transpose2d", "is_channels_last", "linear"]
 
 
 def is_channels_last(x: torch.Tensor) -> bool:
