@@ -776,3 +776,64 @@ def test_conv_transpose2d_geometry_errors(name: str) -> None:
         _transpose_call(**overrides)()
     for fragment in fragments:
         assert fragment in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="check_bias_box reads bias_box.shape without checking the "
+                   "type: a list gives AttributeError, not TypeError")
+@pytest.mark.parametrize("call", [_conv_call(bias_box=[0.0] * 6), _linear_call(bias_box=[[0.0] * 6] * 3)],
+                         ids=["conv2d", "linear"])
+def test_bias_box_of_wrong_type_raises_type_error(call: Callable) -> None:
+    with pytest.raises(TypeError, match="bias_box"):
+        call()
+
+
+@pytest.mark.xfail(strict=True, reason="groups=True passes isinstance(groups, int) and runs as "
+                   "groups=1, while stride/padding/dilation reject bools with TypeError")
+def test_bool_groups_is_rejected() -> None:
+    with pytest.raises(TypeError, match="groups"):
+        _conv_call(groups=True)()
+
+
+@pytest.mark.xfail(strict=True, reason="conv_spec/check_linear print the whole object in the "
+                   "message when weight_box is not a tensor (a nested list of every value)")
+def test_non_tensor_weight_box_message_names_the_type() -> None:
+    with pytest.raises((HairError, TypeError)) as info:
+        _conv_call(weight_box=torch.randn(3, 6, 4, 3, 3).tolist())()
+    assert "list" in str(info.value) and len(str(info.value)) < 200, str(info.value)[:300]
+
+
+def _empty_batch(op: str) -> Callable[[str], torch.Tensor]:
+    if op == "conv2d":
+        return lambda be: mixed_conv2d(torch.randn(0, 4, 8, 8), torch.randn(0, 3), torch.randn(3, 6, 4, 3, 3),
+                                       padding=1, backend=be)
+    if op == "conv_transpose2d":
+        return lambda be: mixed_conv_transpose2d(torch.randn(0, 4, 5, 5), torch.randn(0, 3),
+                                                 torch.randn(3, 4, 2, 3, 3), backend=be)
+    return lambda be: mixed_linear(torch.randn(0, 5), torch.randn(0, 3), torch.randn(3, 6, 5), backend=be)
+
+
+EMPTY_SHAPES = {"conv2d": (0, 6, 8, 8), "conv_transpose2d": (0, 2, 7, 7), "linear": (0, 6)}
+DEGENERATE = {
+    **{f"empty batch {op}": _empty_batch(op) for op in EMPTY_SHAPES},
+    "no experts (N = 0)": lambda be: mixed_conv2d(torch.randn(2, 4, 8, 8), torch.randn(2, 0),
+                                                  torch.randn(0, 6, 4, 3, 3), backend=be),
+    "no input channels": lambda be: mixed_conv2d(torch.randn(2, 0, 8, 8), torch.randn(2, 3),
+                                                 torch.randn(3, 6, 0, 3, 3), backend=be),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="degenerate sizes (B = 0, N = 0, C_in = 0) reach torch "
+                   "unchecked: torch.cat/stack of an empty list, groups=0, or an ambiguous reshape")
+@pytest.mark.parametrize("name", list(DEGENERATE))
+def test_degenerate_sizes_are_computed_or_rejected(name: str) -> None:
+    """Either every backend returns what nn.Conv2d/nn.Linear would (an empty batch is legal there)
+    or the call is refused with a HairError; never a RuntimeError from deep inside torch."""
+    call = DEGENERATE[name]
+    for backend in ALL_BACKENDS:
+        try:
+            out = call(backend)
+        except HairError:
+            continue
+        expected = next((s for op, s in EMPTY_SHAPES.items() if op in name), None)
+        if expected is not None:
+            assert tuple(out.shape) == expected, (backend, tuple(out.shape))
