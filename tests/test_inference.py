@@ -56,3 +56,15 @@ def test_bad_arguments() -> None:
         restore(nn.Identity(), torch.rand(3, 8, 8), tile=16, overlap=16)
     with pytest.raises(HairError, match=r"expects an image \(C, H, W\)"):
         restore(nn.Identity(), torch.rand(8, 8))
+
+
+def test_free_mode_hair_models_are_tiled_without_a_giv() -> None:
+    from hairlayers import hairify
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+                        nn.Upsample(scale_factor=2), nn.Conv2d(8, 3, 3, padding=1))
+    hair = hairify(net, example_input=torch.randn(2, 3, 16, 16), mode="free", init="copy+noise").eval()
+    x = torch.rand(1, 3, 40, 40)
+    out = restore(hair, x, tile=24, overlap=8)
+    assert out.shape == x.shape and torch.isfinite(out).all()

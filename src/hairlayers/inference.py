@@ -35,7 +35,13 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool, like: torch.T
 
 
 def is_hair_model(model: nn.Module) -> bool:
-    """True for models that compute a GIV (``model.giv(x)``) and accept a given one."""
+    """True for models that compute a per-image GIV (``model.giv(x)``) and accept a given one.
+
+    A hairified model in ``mode="free"`` learns one GIV per block instead (``computes_giv`` is
+    false): it is tiled like any other model.
+    """
+    if not getattr(model, "computes_giv", True):
+        return False
     return callable(getattr(model, "giv", None)) and (
         callable(getattr(model, "using_giv", None)) or "giv" in model.forward.__code__.co_varnames
     )

@@ -334,6 +334,11 @@ class HairModel(nn.Module):
             pop_state(opened)
         raise HairError(f"the split point ({self.plan.split.describe()}) did not run on this input")
 
+    @property
+    def computes_giv(self) -> bool:
+        """Whether this model computes a per-image GIV (every mode but ``"free"``)."""
+        return self.plan.mode != "free"
+
     def giv(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """The Global Information Vector ``(B, giv_dim)`` of a batch (runs the first half only).
 
