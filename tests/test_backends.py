@@ -6,7 +6,7 @@ private ``_REGISTRY`` for a copy and puts the original back afterwards.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from hairlayers.errors import BackendUnavailableError, HairError
 from hairlayers.functional import (
     Backend,
+    backends,
     list_backends,
     mixed_conv2d,
     mixed_conv_transpose2d,
@@ -22,7 +23,6 @@ from hairlayers.functional import (
     reference,
     register_backend,
 )
-from hairlayers.functional import backends
 from hairlayers.functional._spec import ConvSpec
 
 DEFAULT_ORDER = ["triton", "torch", "reference"]

@@ -13,16 +13,16 @@ layers (one-hot select, N = 1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import torch
 import torch.nn.functional as F
+from _tolerance import assert_close_to_reference, default_atol
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from _tolerance import assert_close_to_reference, default_atol
 from hairlayers.errors import HairError
 from hairlayers.functional import mixed_conv2d, mixed_conv_transpose2d, mixed_linear
 
@@ -287,7 +287,9 @@ def check_against_reference(op: Callable, case: Case, keeps_format: bool = True)
         out = op(*case.args(), **case.kwargs, backend=backend)
         assert out.dtype == dtype and out.shape == ref64.shape, (backend, out.dtype, out.shape)
         if dtype == torch.float64:
-            torch.testing.assert_close(out, ref64, rtol=1e-10, atol=1e-10, msg=lambda m: f"{backend}: {m}")
+            torch.testing.assert_close(
+                out, ref64, rtol=1e-10, atol=1e-10, msg=lambda m, backend=backend: f"{backend}: {m}"
+            )
         else:
             assert_close_to_reference(out, ref, ref64, atol=default_atol(ref64, dtype))
         if keeps_format:
@@ -394,7 +396,9 @@ def check_gradients(op: Callable, case: Case) -> None:
     names = ["x", "select", "weight_box", "bias_box"]
     for name, g, g_ref in zip(names, grads, grads_ref):
         assert g.shape == g_ref.shape, name
-        torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-10, msg=lambda m: f"d/d{name}: {m}")
+        torch.testing.assert_close(
+            g, g_ref, rtol=1e-10, atol=1e-10, msg=lambda m, name=name: f"d/d{name}: {m}"
+        )
 
 
 @pytest.mark.parametrize("layouts", list(LAYOUT_GROUPS))
@@ -452,7 +456,7 @@ def test_conv2d_gradcheck(backend: str, kernel: int, kwargs: dict, channels_last
     x = torch.randn(2, 2, 4, 4, dtype=torch.float64)
     x = (x.contiguous(memory_format=CL) if channels_last else x).requires_grad_()
     inputs = (x, _tiny(2, 3), _tiny(3, 2, 2 // groups, kernel, kernel), _tiny(3, 2))
-    fn = lambda *t: mixed_conv2d(*t, **kwargs, backend=backend)  # noqa: E731
+    fn = lambda *t: mixed_conv2d(*t, **kwargs, backend=backend)
     assert torch.autograd.gradcheck(fn, inputs)
 
 
@@ -463,7 +467,7 @@ def test_conv2d_gradcheck(backend: str, kernel: int, kwargs: dict, channels_last
 def test_conv_transpose2d_gradcheck(backend: str, kwargs: dict) -> None:
     groups = kwargs.get("groups", 1)
     inputs = (_tiny(2, 2, 3, 3), _tiny(2, 3), _tiny(3, 2, 4 // groups, 2, 2), _tiny(3, 4))
-    fn = lambda *t: mixed_conv_transpose2d(*t, **kwargs, backend=backend)  # noqa: E731
+    fn = lambda *t: mixed_conv_transpose2d(*t, **kwargs, backend=backend)
     assert torch.autograd.gradcheck(fn, inputs)
 
 
