@@ -518,6 +518,7 @@ def _conv_setup(geometry: dict, n: int, batch: int = 3, channels_last: bool = Fa
     return x, box, bias, geometry
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 @pytest.mark.parametrize("geometry", CONV_GEOMETRIES)
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_conv2d_selecting_view(geometry: dict, backend: str) -> None:
