@@ -29,4 +29,4 @@ def test_zoo_model_trains_and_evaluates(name: str) -> None:
     changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
     assert changed, f"{name}: no parameter changed after a training step"
     scores = evaluate(model, _data(1, 48))
-    assert math.isfinite(scores["average"]["psnr"]) and 0 < scores["average"]["ssim"] <= 1
+    assert math.isfinite(scores["average"]["psnr"]) and -1 <= scores["average"]["ssim"] <= 1  # SSIM may be < 0
