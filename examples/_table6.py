@@ -383,7 +383,9 @@ def bar_chart(results: dict[str, Any], path: Path) -> Path:
         finite = [summary[c][metric] for _, summary in series for c in cols if math.isfinite(summary[c][metric])]
         if finite:
             lo, hi = min(finite), max(finite)
-            ax.set_ylim(max(0.0, lo - 0.1 * (hi - lo + 1e-6)), hi + 0.05 * (hi - lo + 1e-6))
+            margin = 0.1 * (hi - lo + 1e-6)
+            # start near the lowest bar (differences are small), but show negative SSIM whole
+            ax.set_ylim(lo - margin if lo < 0 else max(0.0, lo - margin), hi + margin / 2)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{results['settings']['measured_label']} — {results['machine']['date_utc']}", fontsize=10)
     fig.tight_layout()
