@@ -106,6 +106,24 @@ def test_torch_compile_matches_eager() -> None:
         torch.testing.assert_close(g, ge)
 
 
+def test_compiled_graph_holds_the_custom_op() -> None:
+    """Under torch.compile the layer is one opaque custom-op node (eager uses an autograd.Function)."""
+    x, select, box = _inputs()
+    graphs = []
+
+    def recording_backend(gm, example_inputs):
+        graphs.append(gm.code)
+        return gm.forward
+
+    def f(x, select, box):
+        return mixed_conv2d(x, select, box, padding=1, backend="triton")
+
+    eager = f(x, select, box)
+    compiled = torch.compile(f, backend=recording_backend, fullgraph=True)(x, select, box)
+    torch.testing.assert_close(compiled, eager)
+    assert len(graphs) == 1 and "hairlayers.triton_mixed_conv2d" in graphs[0]
+
+
 def test_custom_op_registration_passes_opcheck() -> None:
     """torch.library.opcheck: schema, fake (meta) kernel and autograd registration agree."""
     from hairlayers.functional.triton import _load_ops
