@@ -236,3 +236,16 @@ def test_later_first_registration_wins(registry: None) -> None:
     register_backend(two, first=True)
     OPS["conv2d"]("auto")
     assert two.ran == ["conv2d"] and one.ran == []
+
+
+def test_unregister_backend_removes_and_returns_it(registry: None) -> None:
+    from hairlayers.functional import list_backends, register_backend, unregister_backend
+
+    fake = backends.ReferenceBackend()
+    fake.name = "fake"
+    register_backend(fake, first=True)
+    assert list_backends()[0] == "fake"
+    assert unregister_backend("fake") is fake
+    assert "fake" not in list_backends()
+    with pytest.raises(HairError, match="unknown backend 'fake'"):
+        unregister_backend("fake")

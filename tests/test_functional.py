@@ -27,7 +27,6 @@ from hairlayers.errors import HairError
 from hairlayers.functional import mixed_conv2d, mixed_conv_transpose2d, mixed_linear
 
 # Tiny tensors: threads only add OpenMP barrier waits (10x slower on a loaded CI machine).
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 FAST_BACKENDS = ("torch", "auto")
 CL = torch.channels_last
@@ -772,8 +771,6 @@ TRANSPOSE_UNCHECKED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="conv_transpose_spec does not validate stride/dilation/"
-                   "padding signs or the output size; torch raises RuntimeError")
 @pytest.mark.parametrize("name", list(TRANSPOSE_UNCHECKED))
 def test_conv_transpose2d_geometry_errors(name: str) -> None:
     overrides, fragments = TRANSPOSE_UNCHECKED[name]
@@ -783,8 +780,6 @@ def test_conv_transpose2d_geometry_errors(name: str) -> None:
         assert fragment in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="check_bias_box reads bias_box.shape without checking the "
-                   "type: a list gives AttributeError, not TypeError")
 @pytest.mark.parametrize("call", [_conv_call(bias_box=[0.0] * 6), _linear_call(bias_box=[[0.0] * 6] * 3)],
                          ids=["conv2d", "linear"])
 def test_bias_box_of_wrong_type_raises_type_error(call: Callable) -> None:
@@ -792,15 +787,11 @@ def test_bias_box_of_wrong_type_raises_type_error(call: Callable) -> None:
         call()
 
 
-@pytest.mark.xfail(strict=True, reason="groups=True passes isinstance(groups, int) and runs as "
-                   "groups=1, while stride/padding/dilation reject bools with TypeError")
 def test_bool_groups_is_rejected() -> None:
     with pytest.raises(TypeError, match="groups"):
         _conv_call(groups=True)()
 
 
-@pytest.mark.xfail(strict=True, reason="conv_spec/check_linear print the whole object in the "
-                   "message when weight_box is not a tensor (a nested list of every value)")
 def test_non_tensor_weight_box_message_names_the_type() -> None:
     with pytest.raises((HairError, TypeError)) as info:
         _conv_call(weight_box=torch.randn(3, 6, 4, 3, 3).tolist())()
@@ -827,8 +818,6 @@ DEGENERATE = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="degenerate sizes (B = 0, N = 0, C_in = 0) reach torch "
-                   "unchecked: torch.cat/stack of an empty list, groups=0, or an ambiguous reshape")
 @pytest.mark.parametrize("name", list(DEGENERATE))
 def test_degenerate_sizes_are_computed_or_rejected(name: str) -> None:
     """Either every backend returns what nn.Conv2d/nn.Linear would (an empty batch is legal there)

@@ -11,7 +11,7 @@ import torch
 
 from . import reference
 from ._spec import IntOr2, Padding, conv_spec, conv_transpose_spec, check_linear, mix
-from .backends import Backend, Call, choose, list_backends, register_backend
+from .backends import Backend, Call, choose, list_backends, register_backend, unregister_backend
 from .torch_backend import is_channels_last
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "mix",
     "list_backends",
     "register_backend",
+    "unregister_backend",
     "Backend",
     "reference",
 ]
@@ -66,6 +67,8 @@ def mixed_conv2d(
         torch.Size([2, 6, 8, 8])
     """
     spec = conv_spec(x, select, weight_box, bias_box, stride, padding, dilation, groups)
+    if x.shape[0] == 0:  # an empty batch is legal, as for nn.Conv2d
+        return x.new_zeros(0, weight_box.shape[1], *spec.output_size(*x.shape[2:]))
     impl = choose(backend, Call("conv2d", x, spec))
     return _keep_format(impl.conv2d(x, select, weight_box, bias_box, spec), x)
 
@@ -98,6 +101,9 @@ def mixed_conv_transpose2d(
     spec = conv_transpose_spec(
         x, select, weight_box, bias_box, stride, padding, output_padding, dilation, groups
     )
+    if x.shape[0] == 0:
+        c_out = weight_box.shape[2] * spec.groups
+        return x.new_zeros(0, c_out, *spec.output_size(*x.shape[2:]))
     impl = choose(backend, Call("conv_transpose2d", x, spec))
     return _keep_format(impl.conv_transpose2d(x, select, weight_box, bias_box, spec), x)
 
@@ -125,5 +131,7 @@ def mixed_linear(
         torch.Size([2, 10, 16])
     """
     check_linear(x, select, weight_box, bias_box)
+    if x.shape[0] == 0:
+        return x.new_zeros(*x.shape[:-1], weight_box.shape[1])
     impl = choose(backend, Call("linear", x))
     return impl.linear(x, select, weight_box, bias_box)

@@ -83,6 +83,27 @@ def resolve_padding(
     return (ph, ph, pw, pw)
 
 
+def describe(value: object) -> object:
+    """A tensor's shape, or the type name of anything else (never the whole object)."""
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def check_groups(groups: object) -> int:
+    if not isinstance(groups, int) or isinstance(groups, bool):
+        raise TypeError(f"groups must be an int, got {type(groups).__name__} {groups!r}")
+    if groups < 1:
+        raise HairError(f"groups must be a positive int, got {groups}")
+    return groups
+
+
+def check_sizes(box: torch.Tensor, channels: int) -> None:
+    """Refuse zero experts and zero input channels (an empty batch is legal and computed)."""
+    if box.shape[0] == 0:
+        raise HairError("weight_box has N = 0 experts; a hyper layer needs at least one")
+    if channels == 0:
+        raise HairError("the input has 0 channels; nothing to convolve")
+
+
 def check_select(select: torch.Tensor, batch: int, num_kernels: int) -> None:
     if not isinstance(select, torch.Tensor):
         raise TypeError(f"select must be a Tensor of shape (B, N), got {type(select).__name__}")
@@ -94,6 +115,8 @@ def check_select(select: torch.Tensor, batch: int, num_kernels: int) -> None:
 
 
 def check_bias_box(bias_box: torch.Tensor | None, num_kernels: int, channels: int) -> None:
+    if bias_box is not None and not isinstance(bias_box, torch.Tensor):
+        raise TypeError(f"bias_box must be a Tensor of shape (N, C_out) or None, got {type(bias_box).__name__}")
     if bias_box is not None and bias_box.shape != (num_kernels, channels):
         raise HairError(
             f"bias_box must have shape (N, C_out) = ({num_kernels}, {channels}), "
@@ -127,13 +150,11 @@ def conv_spec(
 ) -> ConvSpec:
     """Validate the arguments of :func:`mixed_conv2d` and resolve its geometry."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise HairError(f"mixed_conv2d expects a 4-D input (B, C_in, H, W), got {shape}")
+        raise HairError(f"mixed_conv2d expects a 4-D input (B, C_in, H, W), got {describe(x)}")
     if not isinstance(weight_box, torch.Tensor) or weight_box.dim() != 5:
-        shape = tuple(weight_box.shape) if isinstance(weight_box, torch.Tensor) else weight_box
-        raise HairError(f"weight_box must be 5-D (N, C_out, C_in // groups, kH, kW), got {shape}")
-    if not isinstance(groups, int) or groups < 1:
-        raise HairError(f"groups must be a positive int, got {groups!r}")
+        raise HairError(f"weight_box must be 5-D (N, C_out, C_in // groups, kH, kW), got {describe(weight_box)}")
+    groups = check_groups(groups)
+    check_sizes(weight_box, x.shape[1])
     n, c_out, c_in_per_group, kh, kw = weight_box.shape
     c_in = x.shape[1]
     if c_in % groups or c_out % groups:
@@ -166,11 +187,10 @@ def check_linear(
 ) -> None:
     """Validate the arguments of :func:`mixed_linear`."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise HairError(f"mixed_linear expects an input of shape (B, *, in_features), got {shape}")
+        raise HairError(f"mixed_linear expects an input of shape (B, *, in_features), got {describe(x)}")
     if not isinstance(weight_box, torch.Tensor) or weight_box.dim() != 3:
-        shape = tuple(weight_box.shape) if isinstance(weight_box, torch.Tensor) else weight_box
-        raise HairError(f"weight_box must be 3-D (N, out_features, in_features), got {shape}")
+        raise HairError(f"weight_box must be 3-D (N, out_features, in_features), got {describe(weight_box)}")
+    check_sizes(weight_box, x.shape[-1])
     n, out_features, in_features = weight_box.shape
     if x.shape[-1] != in_features:
         raise HairError(f"input has {x.shape[-1]} features but weight_box expects {in_features}")
@@ -190,6 +210,13 @@ class ConvTransposeSpec:
     dilation: tuple[int, int]
     groups: int
 
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        sizes = []
+        for size, k, s, p, o, d in zip((height, width), self.kernel, self.stride, self.padding,
+                                       self.output_padding, self.dilation):
+            sizes.append((size - 1) * s - 2 * p + d * (k - 1) + o + 1)
+        return sizes[0], sizes[1]
+
 
 def conv_transpose_spec(
     x: torch.Tensor,
@@ -204,13 +231,11 @@ def conv_transpose_spec(
 ) -> ConvTransposeSpec:
     """Validate the arguments of :func:`mixed_conv_transpose2d` and resolve its geometry."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise HairError(f"mixed_conv_transpose2d expects a 4-D input (B, C_in, H, W), got {shape}")
+        raise HairError(f"mixed_conv_transpose2d expects a 4-D input (B, C_in, H, W), got {describe(x)}")
     if not isinstance(weight_box, torch.Tensor) or weight_box.dim() != 5:
-        shape = tuple(weight_box.shape) if isinstance(weight_box, torch.Tensor) else weight_box
-        raise HairError(f"weight_box must be 5-D (N, C_in, C_out // groups, kH, kW), got {shape}")
-    if not isinstance(groups, int) or groups < 1:
-        raise HairError(f"groups must be a positive int, got {groups!r}")
+        raise HairError(f"weight_box must be 5-D (N, C_in, C_out // groups, kH, kW), got {describe(weight_box)}")
+    groups = check_groups(groups)
+    check_sizes(weight_box, x.shape[1])
     n, c_in, c_out_per_group, kh, kw = weight_box.shape
     if x.shape[1] != c_in:
         raise HairError(f"input has {x.shape[1]} channels but weight_box expects {c_in}")
@@ -227,12 +252,22 @@ def conv_transpose_spec(
         pair(dilation, "dilation"),
         groups,
     )
+    if min(spec.stride) < 1 or min(spec.dilation) < 1:
+        raise HairError(f"stride and dilation must be >= 1, got {spec.stride} and {spec.dilation}")
+    if min(spec.padding) < 0 or min(spec.output_padding) < 0:
+        raise HairError(f"padding and output_padding must be >= 0, got {spec.padding} and {spec.output_padding}")
     for (o, s, d) in zip(spec.output_padding, spec.stride, spec.dilation):
         if o >= max(s, d):
             raise HairError(
                 f"output_padding must be smaller than stride or dilation, got "
                 f"output_padding={spec.output_padding}, stride={spec.stride}, dilation={spec.dilation}"
             )
+    out_h, out_w = spec.output_size(x.shape[2], x.shape[3])
+    if out_h < 1 or out_w < 1:
+        raise HairError(
+            f"input of size {tuple(x.shape[2:])} gives an empty output ({out_h}, {out_w}) for kernel "
+            f"{spec.kernel}, stride {spec.stride}, padding {spec.padding}: the output is too small"
+        )
     return spec
 
 

@@ -91,6 +91,14 @@ def register_backend(backend: Backend, *, first: bool = False) -> None:
     _REGISTRY = dict(entries)
 
 
+def unregister_backend(name: str) -> Backend:
+    """Remove a backend from the registry and return it (e.g. to undo :func:`register_backend`)."""
+    global _REGISTRY
+    backend = get_backend(name)
+    _REGISTRY = {k: v for k, v in _REGISTRY.items() if k != name}
+    return backend
+
+
 def list_backends() -> list[str]:
     """Backend names in the order ``backend="auto"`` tries them."""
     return list(_REGISTRY)
