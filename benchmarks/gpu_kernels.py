@@ -108,13 +108,16 @@ def correctness_cases(dry_run: bool, quick: bool) -> list:
         ConvCase("depthwise", 3, 144, 144, (33, 31), 9, 3, padding=1, groups=144),
         ConvCase("depthwise_cl", 3, 144, 144, (33, 31), 5, 3, padding=1, groups=144, channels_last=True),
         ConvCase("depthwise_strided_dilated", 2, 80, 80, (20, 20), 3, 3, 2, 2, 2, 80, bias=False),
+        ConvCase("decoder_1x1_48_144_big_tiles", 2, 48, 144, (64, 64), 9, 1),  # >= 4096 pixels: BLOCK_M 128
+        ConvCase("decoder_1x1_48_254_cl", 2, 48, 254, (64, 64), 5, 1, bias=False, channels_last=True),
         ConvCase("decoder_1x1_384_1152_cl", 2, 384, 1152, (16, 16), 9, 1, bias=False, channels_last=True),
         ConvCase("decoder_dw_2042", 2, 2042, 2042, (16, 16), 9, 3, padding=1, groups=2042, bias=False),
         LinearCase("linear_tokens", (3, 77, 200), 130, 5),
         LinearCase("linear_vector", (4, 64), 96, 3, bias=False),
     ]
     if quick:
-        keep = {"pointwise", "dense3x3", "grouped_strided_dilated", "depthwise_cl", "linear_tokens"}
+        keep = {"pointwise", "dense3x3", "grouped_strided_dilated", "depthwise_cl", "linear_tokens",
+                "decoder_1x1_48_144_big_tiles"}
         cases = [c for c in cases if c.name in keep]
     return cases
 
