@@ -21,17 +21,22 @@ import torch
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
 
 
-def reexec_with_glibc_tunables(enabled: bool = True) -> None:
-    """Restart this script with :data:`GLIBC_TUNABLES` set, unless it already runs with it.
+def reexec_with_env(glibc_tunables: bool = True, passive_omp: bool = False) -> None:
+    """Restart this script with :data:`GLIBC_TUNABLES` (and ``OMP_WAIT_POLICY=PASSIVE``) set.
 
-    The allocator reads the variable at process start only, hence the re-exec. Does nothing when
-    ``enabled`` is false or on non-Linux systems.
+    Both are read at process start only, hence the re-exec; nothing happens when the environment
+    already has them. ``OMP_WAIT_POLICY=PASSIVE`` makes idle OpenMP threads sleep instead of
+    spinning, so that CPU time (``--clock cpu``) counts work and not waiting.
     """
-    if not enabled or platform.system() != "Linux" or os.environ.get("GLIBC_TUNABLES") == GLIBC_TUNABLES:
+    wanted = {}
+    if glibc_tunables and platform.system() == "Linux":
+        wanted["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    if passive_omp:
+        wanted["OMP_WAIT_POLICY"] = "PASSIVE"
+    if all(os.environ.get(k) == v for k, v in wanted.items()):
         return
-    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **wanted})
 
 
 def cpu_model() -> str:
@@ -62,6 +67,7 @@ def machine_info() -> dict[str, str | int]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "(unset)"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
         "python": platform.python_version(),
         "load_average_at_start": load_average(),
     }
@@ -69,7 +75,10 @@ def machine_info() -> dict[str, str | int]:
 
 #: The clocks a benchmark can time with. ``wall`` is what a user waits; ``cpu`` (CPU seconds of the
 #: whole process, all threads) does not count the time other processes hold the cores, so it stays
-#: meaningful on an oversubscribed machine (it does count threads spinning at a barrier).
+#: meaningful on an oversubscribed machine (threads spinning at a barrier count, unless
+#: OMP_WAIT_POLICY=PASSIVE, which the benchmarks set for this clock).
+#: On the 2-core VM under a load average of 10, ``cpu`` with ``OMP_WAIT_POLICY=PASSIVE`` gave a
+#: 7 % sample spread and ratios reproducible to ~5 %; ``wall`` gave 50-270 %.
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 

@@ -159,7 +159,7 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
             return grouped_formulation(t, select, box, pad, layer.groups)
 
         for layout in ("nchw", "cl"):
-            paths[layout] = conv2d_path(inputs[layout], spec)
+            paths[layout] = conv2d_path(inputs[layout], spec, layer.c_out)
             with torch.no_grad():
                 out = hyper(inputs[layout])
                 check_close(f"hyper {layout} {layer.name} B={batch} N={n}", out, want)
@@ -267,7 +267,8 @@ def main() -> None:
     parser.add_argument("--stat", choices=("median", "min"), default="median",
                         help="statistic of the repetitions the ratios use (default median; min resists bursts of load)")
     parser.add_argument("--clock", choices=tuple(_timing.CLOCKS), default="wall",
-                        help="wall-clock time (default) or process CPU time (robust on a busy shared machine)")
+                        help="wall-clock time (default) or process CPU time with OMP_WAIT_POLICY=PASSIVE "
+                        "(robust on a busy shared machine)")
     parser.add_argument("--sample-ms", type=float, default=20.0,
                         help="minimum length of one timed sample; short ops are repeated to reach it (default 20)")
     parser.add_argument("--check-only", action="store_true",
@@ -275,7 +276,7 @@ def main() -> None:
     parser.add_argument("--no-glibc-tunables", action="store_true",
                         help="run with the default glibc allocator instead of re-executing with GLIBC_TUNABLES")
     args = parser.parse_args()
-    _timing.reexec_with_glibc_tunables(enabled=not args.no_glibc_tunables)
+    _timing.reexec_with_env(glibc_tunables=not args.no_glibc_tunables, passive_omp=args.clock == "cpu")
 
     import torch
 

@@ -7,9 +7,12 @@ cheapest was measured on CPU (``benchmarks/layers.py``, ``docs/performance.md``)
 * ``"pointwise"`` -- 1x1 kernels without padding (any stride, any groups on NCHW): ``torch.bmm``
   over the batch. On CPU this beats a static NCHW ``nn.Conv2d`` (oneDNN's NCHW 1x1 path is slow).
   A channels_last input is already a ``(B, HW, C)`` matrix, multiplied in place, and the result
-  is channels_last again. Strides subsample the input first; groups are a block-diagonal bmm.
-* ``"static"`` -- batch of one: the mixed kernel *is* a static kernel, so this is exactly
-  ``F.conv2d`` in the input's layout, as fast as the static layer.
+  is channels_last again (unless the layer widens the channels 4x or more: see
+  :data:`WIDENING_FOR_PER_SAMPLE_1X1`). Strides subsample the input first; groups are a
+  block-diagonal bmm.
+* ``"static"`` -- batch of one (any channels_last input, and NCHW inputs that are not 1x1): the
+  mixed kernel *is* a static kernel, so this is exactly ``F.conv2d`` in the input's layout, as
+  fast as the static layer.
 * ``"per_sample"`` -- channels_last input on CPU: one static channels_last convolution per sample.
   The grouped formulation below needs an NCHW tensor, and PyTorch's NCHW <-> NHWC conversion costs
   more than the convolution itself for depthwise layers; oneDNN's channels_last depthwise kernel is
@@ -38,12 +41,20 @@ def is_channels_last(x: torch.Tensor) -> bool:
     )
 
 
-def conv2d_path(x: torch.Tensor, spec: ConvSpec) -> str:
+#: On channels_last input, a 1x1 layer that widens the channels at least this much runs faster as
+#: one oneDNN channels_last conv per sample than as a bmm: MKL's GEMM writing a ``(HW, C_out)``
+#: row-major result with a short inner dimension is slow (C -> 2h at 128²: bmm 2.6x the static
+#: layer, per-sample convs 1.4x; C -> C and C -> 3C: bmm 1.1-1.3x, per-sample 1.3-1.5x).
+WIDENING_FOR_PER_SAMPLE_1X1 = 4
+
+
+def conv2d_path(x: torch.Tensor, spec: ConvSpec, out_channels: int) -> str:
     """Name of the formulation :func:`conv2d` uses for input ``x`` and geometry ``spec``.
 
     Args:
         x: the input ``(B, C_in, H, W)``.
         spec: the resolved convolution geometry.
+        out_channels: ``C_out`` of the layer.
 
     Returns:
         ``"pointwise"``, ``"static"``, ``"per_sample"`` or ``"grouped"`` (see the module docstring).
@@ -52,17 +63,22 @@ def conv2d_path(x: torch.Tensor, spec: ConvSpec) -> str:
         >>> import torch
         >>> from hairlayers.functional._spec import ConvSpec
         >>> depthwise = ConvSpec((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), groups=8)
-        >>> conv2d_path(torch.randn(2, 8, 5, 5), depthwise)
+        >>> conv2d_path(torch.randn(2, 8, 5, 5), depthwise, 8)
         'grouped'
-        >>> conv2d_path(torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last), depthwise)
+        >>> conv2d_path(torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last), depthwise, 8)
         'per_sample'
     """
     channels_last = is_channels_last(x)
-    if spec.kernel == (1, 1) and spec.pad == (0, 0, 0, 0) and (spec.groups == 1 or not channels_last):
+    batch, c_in = x.shape[:2]
+    pointwise = spec.kernel == (1, 1) and spec.pad == (0, 0, 0, 0)
+    if pointwise and not channels_last:
         return "pointwise"
-    if x.shape[0] == 1:
+    if batch == 1:
         return "static"
-    if channels_last and x.device.type == "cpu":
+    on_cpu = x.device.type == "cpu"
+    if pointwise and spec.groups == 1 and not (on_cpu and out_channels >= WIDENING_FOR_PER_SAMPLE_1X1 * c_in):
+        return "pointwise"
+    if channels_last and on_cpu:
         return "per_sample"
     return "grouped"
 
@@ -166,7 +182,7 @@ def conv2d(
     """
     weight = mix(select, weight_box)
     bias = None if bias_box is None else mix(select, bias_box)
-    path = conv2d_path(x, spec)
+    path = conv2d_path(x, spec, weight_box.shape[1])
     if path == "pointwise":
         weight = weight.flatten(2)
     return _CONV2D_PATHS[path](x, weight, bias, spec)
