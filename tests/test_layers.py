@@ -223,3 +223,23 @@ def test_channels_last_input_keeps_format() -> None:
     x = torch.randn(2, 6, 8, 8, dtype=torch.float64).to(memory_format=torch.channels_last)
     out = layer(x, torch.randn(2, 10, dtype=torch.float64))
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize(
+    "layer, x",
+    [
+        (lambda: HyperConv2d(4, 6, 3, padding=1, num_kernels=3, giv_dim=5), torch.randn(2, 4, 8, 8)),
+        (lambda: HyperConvTranspose2d(4, 6, 2, stride=2, num_kernels=3, giv_dim=5), torch.randn(2, 4, 8, 8)),
+        (lambda: HyperLinear(4, 6, num_kernels=3, giv_dim=5), torch.randn(2, 7, 4)),
+    ],
+    ids=["conv", "conv_transpose", "linear"],
+)
+def test_layers_run_under_autocast(layer, x) -> None:
+    """float32 parameters with an autocast region: computed in the autocast dtype, like nn.Conv2d."""
+    module, giv = layer(), torch.randn(2, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module(x, giv)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), module(x, giv), atol=0.1, rtol=0.05)
+    out.float().sum().backward()
+    assert module.weight_box.grad is not None and module.weight_box.grad.dtype == torch.float32
