@@ -29,9 +29,15 @@ def _inputs(dtype=torch.float32, batch=2, c_in=4, c_out=6, n=3, k=3):
     return x, select, box
 
 
-def test_auto_takes_triton_where_it_can() -> None:
+def test_auto_passes_measured_slower_cases_to_torch() -> None:
     x, _, _ = _inputs()
-    assert choose("auto", Call("linear", x)).name == "triton"
+    spec = conv_spec(x, *_inputs()[1:], None, 1, 1, 1, 1)
+    depthwise = conv_spec(x, _inputs()[1], torch.randn(3, 4, 1, 3, 3), None, 1, 1, 1, 4)
+    for call in (Call("linear", x), Call("conv2d", x, spec), Call("conv2d", x, depthwise)):
+        assert get_backend("triton").unsupported(call) is None  # it could run them ...
+        assert "measured" in get_backend("triton").declines_auto(call)  # ... but auto does not
+        assert choose("auto", call).name == "torch"
+        assert choose("triton", call).name == "triton"  # explicit requests still run Triton
     # float64 has no Triton kernel: auto moves on to the PyTorch path, silently and correctly.
     assert choose("auto", Call("linear", x.double())).name == "torch"
     assert choose("auto", Call("conv_transpose2d", x)).name == "torch"

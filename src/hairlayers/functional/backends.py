@@ -42,6 +42,12 @@ class Backend:
         """Why this backend cannot compute ``call``, or ``None``."""
         return None
 
+    def declines_auto(self, call: Call) -> str | None:
+        """Why ``backend="auto"`` should pass ``call`` on to the next backend although this one
+        could run it (e.g. it is measured slower there), or ``None``. Naming the backend explicitly
+        ignores this."""
+        return None
+
     def conv2d(self, x, select, weight_box, bias_box, spec: ConvSpec) -> torch.Tensor:
         raise NotImplementedError
 
@@ -126,7 +132,7 @@ def choose(name: str, call: Call) -> Backend:
         return backend
     why_not = []
     for backend in _REGISTRY.values():
-        why = reasons(backend, call)
+        why = reasons(backend, call) or backend.declines_auto(call)
         if why is None:
             return backend
         why_not.append(f"{backend.name}: {why}")

@@ -28,6 +28,18 @@ def _interpreting() -> bool:
 
 _OPS: ModuleType | None = None
 
+# Measured Triton/torch time ratios (H100, first GPU run); see TritonBackend.declines_auto.
+_SLOWER_THAN_TORCH = {
+    "gemm": (
+        "measured slower than backend='torch' on an H100 for 1x1 convs (forward 1.0-9.4x, "
+        "forward+backward 1.0-13x the torch path's time); backend='triton' runs it anyway"
+    ),
+    "depthwise": (
+        "measured no faster than backend='torch' on an H100 for depthwise 3x3 convs (forward "
+        "0.76-1.11x, forward+backward 0.82-1.65x the torch path's time); backend='triton' runs it anyway"
+    ),
+}
+
 
 def _load_ops() -> ModuleType:
     """The custom-op module; the first call imports Triton and registers the ops.
@@ -89,6 +101,20 @@ class TritonBackend(Backend):
         if _sample_span(x) > _INT32_MAX:
             return "one sample spans more than 2**31 elements (kernel offsets are int32)"
         return None
+
+    def declines_auto(self, call: Call) -> str | None:
+        """``backend="auto"`` passes every call on to the PyTorch path until a GPU run shows otherwise.
+
+        The one H100 run so far (torch 2.11, Triton 3.6, B=8, Restormer decoder layers, CUDA-graph
+        clock; ``benchmarks/gpu_kernels.py``) measured the Triton path slower than the torch path
+        (mixed weights + bmm / batch-folded grouped conv) in the cases below. The kernels have been
+        reworked since; ``backend="triton"`` runs them regardless.
+        """
+        if call.op == "linear" or call.spec is None:
+            return _SLOWER_THAN_TORCH["gemm"]
+        if call.spec.groups > 1 and call.spec.groups == call.x.shape[1]:
+            return _SLOWER_THAN_TORCH["depthwise"]
+        return _SLOWER_THAN_TORCH["gemm"]
 
     def conv2d(self, x, select, weight_box, bias_box, spec):
         allow_tf32 = x.device.type == "cuda" and torch.backends.cudnn.allow_tf32
