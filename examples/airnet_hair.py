@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _table6 module lives beside this file
 
-from _table6 import main  # noqa: E402
+from _table6 import main
 
 if __name__ == "__main__":
     raise SystemExit(main(default_baselines=("airnet",)))

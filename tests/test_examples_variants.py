@@ -28,7 +28,8 @@ def _run(baseline: str, *args: str, timeout: int = 900) -> subprocess.CompletedP
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     script = ROOT / "examples" / f"{baseline}_hair.py"
     return subprocess.run(
-        [sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        check=False,
     )
 
 

@@ -15,9 +15,18 @@ import hairlayers
 from hairlayers.errors import HairError
 from hairlayers.models import create_model, model_info
 from hairlayers.models.airnet import DGG, SFTLayer
-from hairlayers.models.airnet_variants import HyperDCNLayer, HyperDeformConv2d, HyperDGG, airnet_hair, airnet_promptir
+from hairlayers.models.airnet_variants import (
+    HyperDCNLayer,
+    HyperDeformConv2d,
+    HyperDGG,
+    airnet_hair,
+    airnet_promptir,
+)
 from hairlayers.models.prompt import PromptedModule
-from hairlayers.models.transweather_variants import transweather_hair, transweather_promptir
+from hairlayers.models.transweather_variants import (
+    transweather_hair,
+    transweather_promptir,
+)
 from hairlayers.ops import deform_conv2d
 
 VARIANTS = ["airnet_hair", "airnet_promptir", "transweather_hair", "transweather_promptir"]
@@ -28,7 +37,7 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(name: str, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     # drop_path_rate=0: deterministic training-mode passes
@@ -317,3 +326,33 @@ def test_hyper_deform_conv_with_its_own_selecting_net() -> None:
         layer(x, offset)
     with pytest.raises(HairError, match="4, H, W"):
         layer(torch.randn(2, 3, 6, 6), offset, giv=giv)
+
+
+def test_hyper_deform_conv_gradients_match_the_per_sample_loop() -> None:
+    torch.manual_seed(0)
+    layer = HyperDeformConv2d(3, 4, 3, padding=1, num_kernels=3).double()
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    offset = torch.randn(2, 18, 6, 7, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(2, 9, 6, 7, dtype=torch.float64)
+    select = torch.softmax(torch.randn(2, 3, dtype=torch.float64), dim=1).requires_grad_()
+    upstream = torch.randn(2, 4, 6, 7, dtype=torch.float64)
+
+    def grads(out: torch.Tensor) -> list[torch.Tensor]:
+        return torch.autograd.grad((out * upstream).sum(), [x, offset, select, layer.weight_box, layer.bias_box])
+
+    batched = grads(layer(x, offset, mask, select=select))
+    loop = grads(torch.cat([
+        deform_conv2d(x[b : b + 1], offset[b : b + 1], (select[b, :, None, None, None, None] * layer.weight_box).sum(0),
+                      (select[b, :, None] * layer.bias_box).sum(0), padding=1, mask=mask[b : b + 1])
+        for b in range(2)
+    ]))  # fmt: skip
+    for got, want in zip(batched, loop):
+        torch.testing.assert_close(got, want)
+
+
+def test_hyper_deform_conv_repr() -> None:
+    layer = HyperDeformConv2d(4, 8, 3, padding=1, groups=2, bias=False, num_kernels=5, giv_dim=16)
+    assert layer.extra_repr() == "4, 8, kernel_size=(3, 3), padding=(1, 1), groups=2, bias=False, num_kernels=5, giv_dim=16"
+    assert repr(HyperDeformConv2d(2, 2, 3, stride=2, dilation=2, num_kernels=2)) == (
+        "HyperDeformConv2d(2, 2, kernel_size=(3, 3), stride=(2, 2), dilation=(2, 2), num_kernels=2)"
+    )

@@ -52,33 +52,39 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import HairError
 from ..functional import mix
-from ..layers import GIVClassifier, HyperConv2d, HyperLayer, HyperSelectingNet, WeightBox
+from ..layers import (
+    GIVClassifier,
+    HyperConv2d,
+    HyperLayer,
+    HyperSelectingNet,
+    WeightBox,
+)
 from ..ops.deform_conv import ModulatedDeformConv2d, deform_conv2d
 from ._registry import register_model
-from .airnet import AIRNET_PRESETS, AirNet, DGG, SFTLayer, _SLOPE
+from .airnet import _SLOPE, AIRNET_PRESETS, DGG, AirNet, SFTLayer
 from .prompt import PromptBlock, PromptedModule
 from .restormer import resolve_preset
 
 __all__ = [
-    "HyperDeformConv2d",
-    "HyperDCNLayer",
-    "HyperDGM",
-    "HyperDGB",
-    "HyperDGG",
-    "HyperDGRN",
+    "AIRNET_HAIR_PRESETS",
+    "AIRNET_HAIR_TABLE6",
+    "AIRNET_PROMPTIR_PRESETS",
+    "AIRNET_PROMPTIR_TABLE6",
     "AirNetHAIR",
     "AirNetPromptIR",
+    "HyperDCNLayer",
+    "HyperDGB",
+    "HyperDGG",
+    "HyperDGM",
+    "HyperDGRN",
+    "HyperDeformConv2d",
     "airnet_hair",
     "airnet_promptir",
-    "AIRNET_HAIR_PRESETS",
-    "AIRNET_PROMPTIR_PRESETS",
-    "AIRNET_HAIR_TABLE6",
-    "AIRNET_PROMPTIR_TABLE6",
 ]
 
 
@@ -505,7 +511,7 @@ class AirNetHAIR(AirNet):
             _positive(name, value)
         # Replaces AirNet's static restorer (same place in the module tree, so E keeps its names).
         self.R = HyperDGRN(  # type: ignore[assignment]
-            in_channels, n_feats, tuple(encoder_dims)[0], n_groups, n_blocks, kernel_size,
+            in_channels, n_feats, next(iter(encoder_dims)), n_groups, n_blocks, kernel_size,
             split=split, num_kernels=num_kernels, giv_dim=giv_dim, classifier_width=classifier_width,
             hsn_hidden=hsn_hidden, max_elements=dcn_max_elements, backend=dcn_backend,
         )

@@ -51,14 +51,14 @@ from .restormer import resolve_preset
 from .transweather import TRANSWEATHER_PRESETS, Block, TransWeather
 
 __all__ = [
+    "TRANSWEATHER_HAIR_PRESETS",
+    "TRANSWEATHER_HAIR_SPLIT",
+    "TRANSWEATHER_HAIR_TABLE6",
+    "TRANSWEATHER_PROMPTIR_PRESETS",
+    "TRANSWEATHER_PROMPTIR_TABLE6",
     "TransWeatherPromptIR",
     "transweather_hair",
     "transweather_promptir",
-    "TRANSWEATHER_HAIR_PRESETS",
-    "TRANSWEATHER_PROMPTIR_PRESETS",
-    "TRANSWEATHER_HAIR_TABLE6",
-    "TRANSWEATHER_PROMPTIR_TABLE6",
-    "TRANSWEATHER_HAIR_SPLIT",
 ]
 
 #: Where the classifier reads: the first map at the lowest resolution (H/64), start of ``Tdec``.
