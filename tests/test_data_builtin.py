@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-pytest.importorskip("skimage")
-Image = pytest.importorskip("PIL.Image")
+import skimage  # noqa: E402,F401  (the built-in images)
+from PIL import Image  # noqa: E402
 
 from hairlayers.data import TASKS, BuiltinTestDataset, BuiltinTrainDataset, builtin_images  # noqa: E402
 from hairlayers.data.builtin import TEST_IMAGES, TRAIN_IMAGES, _schedule  # noqa: E402

@@ -25,7 +25,7 @@ from hairlayers.data import (
 )
 from hairlayers.errors import HairError
 
-Image = pytest.importorskip("PIL.Image")
+from PIL import Image  # noqa: E402  (a test dependency)
 
 
 def _img(seed: int, h: int, w: int) -> torch.Tensor:

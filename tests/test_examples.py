@@ -33,16 +33,8 @@ def _finite(value: object) -> bool:
 
 @pytest.mark.slow  # three tiny models train 3 steps each: ~30-90 s on 2 shared cores
 def test_restormer_hair_smoke(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("skimage")
-    missing = [name for name in NEEDED.values() if name not in list_models()]
+    assert set(NEEDED.values()) <= set(list_models())
     run = _run("--preset", "smoke", "--out", str(tmp_path), "--progress", "off")
-    if missing:
-        # the example must refuse to run and name every missing model
-        assert run.returncode != 0
-        for name in missing:
-            assert repr(name) in run.stderr, run.stderr
-        pytest.skip(f"models not registered yet: {', '.join(missing)} (the example correctly refuses to run)")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     # what was measured, on which machine, is printed
@@ -113,11 +105,6 @@ def _fake_allinone_root(root: Path) -> Path:
 
 @pytest.mark.slow  # the real-data code path of the example, with tiny models on a fake layout
 def test_real_data_path_with_tiny_models(tmp_path: Path) -> None:
-    pytest.importorskip("PIL")
-    pytest.importorskip("matplotlib")
-    missing = [name for name in NEEDED.values() if name not in list_models()]
-    if missing:
-        pytest.skip(f"models not registered yet: {', '.join(missing)}")
     root = _fake_allinone_root(tmp_path / "data")
     run = _run("--preset", "smoke", "--data-root", str(root), "--steps", "2", "--out", str(tmp_path / "out"), "--progress", "off")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -153,3 +140,17 @@ def test_mini_budget_plan(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     assert plan["estimated_s"] <= 600
     out = capsys.readouterr().out
     assert "Restormer+HAIR" in out and "129 steps" in out and "10.0-minute budget" in out
+
+
+def test_a_missing_model_stops_the_run_before_any_work(monkeypatch, capsys) -> None:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import _table6
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    rows = (("Restormer", "restormer"), ("Restormer+Nothing", "no_such_model"))
+    monkeypatch.setitem(_table6.BASELINES, "restormer", rows)
+    assert _table6.missing_models(rows) == [("Restormer+Nothing", "no_such_model")]
+    code = _table6.main(["--preset", "smoke", "--out", "unused"], default_baselines=("restormer",))
+    assert code != 0
+    assert "'no_such_model'" in capsys.readouterr().err

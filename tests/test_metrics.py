@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hairlayers.errors import HairError
 from hairlayers.metrics import psnr, rgb_to_y, ssim
 
-skm = pytest.importorskip("skimage.metrics")
+import skimage.metrics as skm  # noqa: E402
 
 
 def _pair(seed: int, b: int, c: int, h: int, w: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:

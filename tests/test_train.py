@@ -193,8 +193,7 @@ def test_resume_is_bit_exact(tmp_path, stop: int) -> None:
 
 
 def test_resume_with_builtin_dataset(tmp_path) -> None:
-    data_mod = pytest.importorskip("hairlayers.data")
-    pytest.importorskip("skimage")
+    import hairlayers.data as data_mod
     data = data_mod.BuiltinTrainDataset(patch_size=16, length=6, seed=0)
     reference = _fresh_model()
     train(reference, data, _config(steps=5))
@@ -325,7 +324,7 @@ class _Shift(nn.Module):
 
 
 def test_evaluate_matches_scikit_image_per_image() -> None:
-    skm = pytest.importorskip("skimage.metrics")
+    import skimage.metrics as skm
     g = torch.Generator().manual_seed(0)
     items = []
     for k, label in enumerate(["denoise_15", "denoise_25", "derain", "derain", "dehaze"]):
