@@ -13,7 +13,7 @@ the GIV of every test crop of the five degradations with the three noise levels 
 * draws a t-SNE map (computed by :func:`tsne` below, exact, in torch; no scikit-learn needed) of
   both models side by side.
 
-    python examples/giv_tsne.py                        # mini: tiny Res-HAIR, built-in benchmark, ~6 min on 2 cores
+    python examples/giv_tsne.py                        # mini: tiny Res-HAIR, 300 steps on the built-in benchmark, ~5-10 min on 2 cores
     python examples/giv_tsne.py --composite            # plus three composite degradations
     python examples/giv_tsne.py --preset smoke         # seconds; checks the pipeline only
     python examples/giv_tsne.py --checkpoint ckpt.pt --model-preset mini   # GIVs of a trained model
@@ -95,6 +95,28 @@ def _affinities(d2: torch.Tensor, perplexity: float, iters: int = 64) -> torch.T
     return torch.softmax(logits, dim=1)
 
 
+def kl_gradient(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``KL(P || Q)`` over the map ``y``, Q the normalised Student-t similarities.
+
+    ``dC/dy_i = 4 Σ_j (p_ij − q_ij)(y_i − y_j) / (1 + |y_i − y_j|²)``; with ``P`` scaled by an
+    exaggeration factor this is the early-exaggeration gradient.
+
+    Shape:
+        ``p``: ``(n, n)`` symmetric, zero diagonal; ``y``: ``(n, dims)`` → ``(n, dims)``.
+
+    Example:
+        >>> import torch
+        >>> p = torch.tensor([[0.0, 0.5], [0.5, 0.0]], dtype=torch.float64)
+        >>> kl_gradient(p, torch.tensor([[0.0], [1.0]], dtype=torch.float64)).tolist()
+        [[0.0], [0.0]]
+    """
+    eye = torch.eye(y.shape[0], dtype=torch.bool, device=y.device)
+    num = (1.0 / (1.0 + _sq_distances(y))).masked_fill(eye, 0.0)
+    q = (num / num.sum()).clamp_min(1e-12)
+    pq = (p - q) * num
+    return 4.0 * (pq.sum(1, keepdim=True) * y - pq @ y)
+
+
 def tsne(
     x: torch.Tensor,
     *,
@@ -150,13 +172,9 @@ def tsne(
     y = 1e-4 * torch.randn(n, dims, generator=g, dtype=torch.float64)
     update = torch.zeros_like(y)
     gains = torch.ones_like(y)
-    eye = torch.eye(n, dtype=torch.bool)
     for it in range(iters):
         early = it < exaggeration_iters
-        num = (1.0 / (1.0 + _sq_distances(y))).masked_fill(eye, 0.0)
-        q = (num / num.sum()).clamp_min(1e-12)
-        pq = ((exaggeration if early else 1.0) * p - q) * num
-        grad = 4.0 * (pq.sum(1, keepdim=True) * y - pq @ y)
+        grad = kl_gradient((exaggeration if early else 1.0) * p, y)
         same_sign = (grad > 0) == (update > 0)
         gains = torch.where(same_sign, gains * 0.8, gains + 0.2).clamp_min(0.01)
         update = (0.5 if early else 0.8) * update - lr * gains * grad
@@ -174,7 +192,10 @@ def _codes(labels: Sequence[str], n: int) -> tuple[torch.Tensor, list[str]]:
 
 
 def knn_accuracy(x: torch.Tensor, labels: Sequence[str], k: int = 5) -> float:
-    """Leave-one-out k-nearest-neighbour label accuracy (Euclidean), ties broken by the nearer.
+    """Leave-one-out k-nearest-neighbour label accuracy (Euclidean).
+
+    The majority label of the ``k`` nearest other points is the guess; between labels with equal
+    votes, the one of the nearest neighbour wins.
 
     Args:
         x: points, one per row.
@@ -198,11 +219,12 @@ def knn_accuracy(x: torch.Tensor, labels: Sequence[str], k: int = 5) -> float:
     if not 1 <= k < n:
         raise HairError(f"knn_accuracy: k must be in [1, n - 1] = [1, {n - 1}], got {k}")
     d = _sq_distances(x).fill_diagonal_(math.inf)
-    nearest = d.topk(k, dim=1, largest=False).indices  # sorted nearest first
-    votes = torch.zeros(n, len(names), dtype=torch.float64)
-    rank_bonus = 1e-3 * torch.arange(k, 0, -1, dtype=torch.float64) / k  # < 1 vote in total: only breaks ties
-    votes.scatter_add_(1, codes[nearest], (1.0 + rank_bonus).expand(n, k).contiguous())
-    return float((votes.argmax(1) == codes).double().mean())
+    nearest = codes[d.topk(k, dim=1, largest=False).indices]  # (n, k) neighbour labels, nearest first
+    counts = torch.zeros(n, len(names), dtype=torch.long).scatter_add_(1, nearest, torch.ones_like(nearest))
+    tied = counts == counts.max(1, keepdim=True).values
+    first = tied.gather(1, nearest).int().argmax(1)  # rank of the nearest neighbour with a winning label
+    winner = nearest.gather(1, first[:, None])[:, 0]
+    return float((winner == codes).double().mean())
 
 
 def chance_accuracy(labels: Sequence[str]) -> float:
@@ -336,8 +358,7 @@ class TsnePreset:
     model_preset: str
     patch: int
     batch: int
-    steps: int | None  # None: as many as fit budget_minutes
-    budget_minutes: float
+    steps: int | None  # None: --checkpoint or --steps required
     crop: int
     crops_per_label: int
     perplexity: float
@@ -346,9 +367,9 @@ class TsnePreset:
 
 
 PRESETS: dict[str, TsnePreset] = {
-    "smoke": TsnePreset("tiny", 32, 2, 3, 0.0, 32, 6, 5.0, 250, "cpu"),
-    "mini": TsnePreset("tiny", 32, 4, None, 5.0, 64, 30, 30.0, 1000, "cpu"),
-    "paper": TsnePreset("paper", 128, 8, None, 60.0, 0, 100, 30.0, 1000, "auto"),
+    "smoke": TsnePreset("tiny", 32, 2, 3, 32, 6, 5.0, 250, "cpu"),
+    "mini": TsnePreset("tiny", 32, 4, 300, 64, 30, 30.0, 1000, "cpu"),
+    "paper": TsnePreset("paper", 128, 8, None, 0, 100, 30.0, 1000, "auto"),
 }
 
 
@@ -356,7 +377,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="HAIR Fig. 2: t-SNE of the GIVs and how well they separate degradations.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="mini",
-                   help="smoke: seconds; mini: tiny Res-HAIR trained for ~5 min on the built-in benchmark;"
+                   help="smoke: seconds; mini: tiny Res-HAIR trained 300 steps on the built-in benchmark (~5 min on 2 idle cores);"
                    " paper: full-size Res-HAIR on real data (--data-root), usually with --checkpoint")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="load Res-HAIR weights (training checkpoint, state_dict or the authors' release) instead of training")
@@ -364,8 +385,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--variant", default=None, help="res_hair variant ('official' for the authors' release)")
     p.add_argument("--data-root", type=Path, default=None, help="real data in the PromptIR layout (train and test)")
     p.add_argument("--composite", action="store_true", help="add noise+haze, rain+haze and rain+noise crops")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: what fits --budget-minutes)")
-    p.add_argument("--budget-minutes", type=float, default=None, help="training time budget (mini/paper)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (the preset's by default)")
     p.add_argument("--crops", type=int, default=None, help="test crops per label")
     p.add_argument("--perplexity", type=float, default=None)
     p.add_argument("--k", type=int, default=5, help="neighbours of the k-NN separation measure")
@@ -376,6 +396,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.preset == "paper" and args.data_root is None:
         p.error("--preset paper uses real data: give --data-root PATH")
+    if args.preset == "paper" and args.checkpoint is None and args.steps is None:
+        p.error("--preset paper: give --checkpoint (a trained Res-HAIR, e.g. from examples/restormer_hair.py) or --steps")
     for name in ("steps", "crops"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -453,12 +475,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         trained_as = f"loaded from {args.checkpoint}"
     else:
         steps = args.steps or preset.steps
-        if steps is None:
-            budget = 60 * (args.budget_minutes or preset.budget_minutes)
+        assert steps is not None  # parse_args demands --steps or --checkpoint where the preset has none
+        if args.preset != "smoke":
             step_s = measure_step_seconds("res_hair", model_preset, preset.batch, preset.patch, device, False)
-            steps = max(20, int(budget / step_s))
-            print(f"plan: {step_s:.2f} s/step (batch {preset.batch}, {preset.patch}x{preset.patch}) →"
-                  f" {steps} steps ≈ {steps * step_s / 60:.1f} min of training")
+            print(f"plan: {steps} steps of batch {preset.batch} ({preset.patch}x{preset.patch}); a step took {step_s:.2f} s"
+                  f" just now → ≈ {steps * step_s / 60:.1f} min of training (CPU timings vary with load)")
         if args.data_root is None:
             train_set = data.BuiltinTrainDataset(patch_size=preset.patch, length=steps * preset.batch, seed=args.seed)
         else:
@@ -499,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["COMPOSITES", "PRESETS", "chance_accuracy", "composite_position", "knn_accuracy", "main", "separation", "tsne"]
+__all__ = ["COMPOSITES", "PRESETS", "chance_accuracy", "composite_position", "kl_gradient", "knn_accuracy", "main", "separation", "tsne"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
