@@ -1,7 +1,9 @@
 """Python side of the Triton kernels: block sizes, grids, partial-sum buffers.
 
 Everything here works on 4-D tensors with arbitrary strides (NCHW, channels_last, or the
-token-major view a linear layer is given), so no input is copied. Block sizes come from a small
+token-major view a linear layer is given), so no activation is copied. Weight-sized work (mixing
+the per-sample weights for the GEMM kernels, reducing per-sample weight gradients into the box
+and select gradients) is done with small PyTorch matmuls here. Block sizes come from a small
 rule per kernel rather than autotuning, so a first call costs one compile per specialisation and
 no benchmarking. Under ``TRITON_INTERPRET=1`` the blocks are kept small and the weight-gradient
 pixel range is always split in two, so the CPU tests exercise the split-and-sum path.
@@ -18,8 +20,8 @@ import torch
 import triton
 
 from ...errors import BackendUnavailableError
-from ._depthwise_kernels import mixed_depthwise_kernel, mixed_depthwise_wgrad_kernel
-from ._gemm_kernels import mixed_conv_kernel, mixed_conv_wgrad_kernel
+from ._depthwise_kernels import depthwise_tap_grad_kernel, mixed_depthwise_kernel
+from ._gemm_kernels import mixed_conv_wgrad_kernel, per_sample_conv_kernel
 
 _INT32_MAX = 2**31 - 1
 
@@ -122,27 +124,49 @@ def _least_padding_block(n: int, choices: tuple[int, ...] = (128, 64, 32, 16)) -
 def _gemm_blocks(m: int, n: int, k: int) -> dict:
     if interpreting():
         return dict(BLOCK_M=_pow2(m, 16, 64), BLOCK_N=_pow2(n, 16, 32), BLOCK_K=_pow2(k, 16, 32), num_warps=4)
-    # Register budget checked with ptxas for sm_90 (fp32 and bf16): these tiles and warp counts
-    # stay under 255 registers without spilling.
+    # The Restormer 1x1 layers are memory-bound (K = C_in of 48..1152, the output is the larger
+    # tensor): wide output-channel tiles so each activation tile is read by few programs.
+    # Checked with ptxas for sm_90 (Triton 3.9, bf16 and fp32, NCHW and channels_last): these
+    # tiles with BLOCK_K = 32 stay at <= 255 registers without spilling; BLOCK_K = 64 in 16-bit
+    # spills at every tile size, and 4 warps spill on a 128-wide side.
     block_n = _least_padding_block(n)
-    block_m = 128 if m >= 4096 and block_n <= 64 else 64
+    block_m = 128 if m >= 2048 else 64
     block_k = _pow2(k, 16, 32)
-    num_warps = 8 if block_m * block_n >= 4096 else 4
+    num_warps = 8 if 128 in (block_m, block_n) else 4
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=num_warps, num_stages=3)
 
 
-def _depthwise_blocks(p: int, c: int, pixels_contiguous: bool) -> dict:
+def _depthwise_blocks(h: int, w: int, c: int, pixels_contiguous: bool) -> dict:
+    """A ``(BLOCK_C, BLOCK_H, BLOCK_W)`` tile of ~1024 elements, long along the contiguous axis."""
     if interpreting():
-        return dict(BLOCK_P=_pow2(p, 16, 64), BLOCK_C=_pow2(c, 1, 16), num_warps=4)
-    # The contiguous axis gets the long side of the tile; 8 elements per thread keeps ~70 registers.
-    if pixels_contiguous:
-        block_p, block_c = _pow2(p, 16, 128), _pow2(c, 1, 16)
+        return dict(BLOCK_C=_pow2(c, 1, 4), BLOCK_H=_pow2(h, 1, 4), BLOCK_W=_pow2(w, 1, 8), num_warps=4)
+    if pixels_contiguous:  # NCHW: whole 64-wide row segments, 512 pixels, 2 channels
+        block_w = _pow2(w, 8, 64)
+        block_h = _pow2(h, 1, 512 // block_w)
+        block_c = _pow2(c, 1, max(1, 1024 // (block_h * block_w)))
+    else:  # channels_last: the channel block is the contiguous run
+        block_c = _least_padding_block(c, (64, 32, 16, 8)) if c >= 8 else _pow2(c, 1, 8)
+        block_w = _pow2(w, 1, 8)
+        block_h = _pow2(h, 1, max(1, 1024 // (block_c * block_w)))
+    return dict(BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w, num_warps=4)
+
+
+def mix(select: torch.Tensor, box: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``Σ_e select[b, e] · box[e]`` as a ``(B, *box.shape[1:])`` tensor of ``dtype``.
+
+    One ``(B, N) @ (N, |W|)`` matmul. When every operand already has ``dtype`` on a GPU it runs
+    in that dtype (cuBLAS accumulates 16-bit products in fp32, so this equals mixing in fp32
+    and rounding once); otherwise in fp32.
+    """
+    flat = box.reshape(box.shape[0], -1)
+    if select.dtype == flat.dtype == dtype and select.is_cuda:
+        out = select @ flat
     else:
-        block_p, block_c = _pow2(p, 16, 32), _pow2(c, 1, 64)
-    return dict(BLOCK_P=block_p, BLOCK_C=block_c, num_warps=max(1, min(8, block_p * block_c // 256)))
+        out = (select.float() @ flat.float()).to(dtype)
+    return out.view(select.shape[0], *box.shape[1:])
 
 
-def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: bool, allow_tf32: bool) -> None:
+def _run_conv(src, select, box, bias, dst, geom: Geometry, transposed: bool, allow_tf32: bool) -> None:
     """``dst = conv(src)`` (or its transpose) with the mixed box; ``box`` is the forward box."""
     batch = src.shape[0]
     n_mix, c_out, c_in_g, kh, kw = box.shape
@@ -152,11 +176,15 @@ def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: boo
     pad_h, pad_w = geom.pad[0], geom.pad[2]
     h_dst, w_dst = dst.shape[2:]
     depthwise = is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, groups)
-    bias_arg = bias if bias is not None else box
-    bias_strides = bias.stride() if bias is not None else (0, 0)
     if depthwise:
-        blocks = _depthwise_blocks(h_dst * w_dst, c_out, pixels_contiguous=dst.stride(3) == 1)
-        grid = (triton.cdiv(h_dst * w_dst, blocks["BLOCK_P"]), triton.cdiv(c_out, blocks["BLOCK_C"]), batch)
+        bias_arg = bias if bias is not None else box
+        bias_strides = bias.stride() if bias is not None else (0, 0)
+        blocks = _depthwise_blocks(h_dst, w_dst, c_out, pixels_contiguous=dst.stride(3) == 1)
+        grid = (
+            triton.cdiv(h_dst, blocks["BLOCK_H"]) * triton.cdiv(w_dst, blocks["BLOCK_W"]),
+            triton.cdiv(c_out, blocks["BLOCK_C"]),
+            batch,
+        )
         mixed_depthwise_kernel[grid](
             src, select, box, bias_arg, dst,
             n_mix, c_out, src.shape[2], src.shape[3], h_dst, w_dst,
@@ -164,27 +192,30 @@ def _run_mixed_conv(src, select, box, bias, dst, geom: Geometry, transposed: boo
             box.stride(0), box.stride(1), box.stride(3), box.stride(4),
             *bias_strides, *dst.stride(),
             pad_h, pad_w, sh, sw, dh, dw,
-            KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None, **blocks,
+            KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None,
+            N_POW2=triton.next_power_of_2(n_mix), **blocks,
         )
         return
+    weights = mix(select, box, src.dtype)  # (B, C_out, C_in/groups, kh, kw)
+    biases = mix(select, bias, torch.float32) if bias is not None else None
     if transposed:  # dst channels are the forward inputs; reduce over forward outputs
         c_dst_g, c_src_g = c_in_g, c_out_g
-        s_wd, s_ws = box.stride(2), box.stride(1)
+        s_wd, s_ws = weights.stride(2), weights.stride(1)
     else:
         c_dst_g, c_src_g = c_out_g, c_in_g
-        s_wd, s_ws = box.stride(1), box.stride(2)
+        s_wd, s_ws = weights.stride(1), weights.stride(2)
     blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g)
     grid = (
         triton.cdiv(h_dst * w_dst, blocks["BLOCK_M"]),
         triton.cdiv(c_dst_g, blocks["BLOCK_N"]) * groups,
         batch,
     )
-    mixed_conv_kernel[grid](
-        src, select, box, bias_arg, dst,
-        n_mix, c_dst_g, c_src_g, src.shape[2], src.shape[3], h_dst, w_dst,
-        *src.stride(), *select.stride(),
-        box.stride(0), c_out_g * box.stride(1), s_wd, s_ws, box.stride(3), box.stride(4),
-        *bias_strides, *dst.stride(),
+    per_sample_conv_kernel[grid](
+        src, weights, biases if biases is not None else weights, dst,
+        c_dst_g, c_src_g, src.shape[2], src.shape[3], h_dst, w_dst,
+        *src.stride(),
+        weights.stride(0), c_out_g * weights.stride(1), s_wd, s_ws, weights.stride(3), weights.stride(4),
+        *(biases.stride() if biases is not None else (0, 0)), *dst.stride(),
         pad_h, pad_w, sh, sw, dh, dw,
         KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None,
         PRECISION=_precision(src.dtype, allow_tf32), **blocks,
@@ -203,12 +234,84 @@ def conv_forward(x, select, box, bias, geom: Geometry, allow_tf32: bool) -> torc
     check_int32(x, y, box[None], bias)
     if y.numel():
         with _on_device(x):
-            _run_mixed_conv(x, select, box, bias, y, geom, transposed=False, allow_tf32=allow_tf32)
+            _run_conv(x, select, box, bias, y, geom, transposed=False, allow_tf32=allow_tf32)
     return y
 
 
+def _reduce_sample_grads(grads, dbias, select, box, bias):
+    """Box, select and bias gradients from per-sample weight gradients.
+
+    ``grads`` is ``(B, |W|)`` (``G_b``), ``dbias`` is ``(B, C_out)`` or ``None``:
+    ``grad_box[e] = Σ_b select[b, e] · G_b`` and ``grad_select[b, e] = <G_b, box[e]> (+ <db_b, bias[e]>)``,
+    two small matmuls. They run in the operands' dtype when all match on a GPU (16-bit products
+    are exact in cuBLAS's fp32 accumulator, so only the final rounding remains), else in fp32.
+    """
+    n_mix = box.shape[0]
+    same = grads.is_cuda and select.dtype == box.dtype == grads.dtype
+    cast = (lambda t: t) if same else (lambda t: t.float())
+    box_flat = cast(box.reshape(n_mix, -1))
+    sel_t = cast(select).t()
+    grad_box = (sel_t @ cast(grads)).view(box.shape).to(box.dtype)
+    grad_select = cast(grads) @ box_flat.t()
+    grad_bias = None
+    if bias is not None:
+        grad_bias = (sel_t @ cast(dbias)).to(bias.dtype)
+        grad_select = grad_select + cast(dbias) @ cast(bias).t()
+    return grad_select.to(select.dtype), grad_box, grad_bias
+
+
+def _pointwise_wgrad(x, dy, select, box, bias):
+    """1x1, stride 1, no padding, one group: ``G_b = dY_b · X_bᵀ`` is one cuBLAS ``bmm``.
+
+    The ``(B, C_out, C_in)`` per-sample gradient is small next to the activations of these
+    layers (at most ~1/3 of x + dY for the Restormer 1x1 layers at B=8, and far less at high
+    resolution); the fused Triton reduction it replaces was measured 3-15x slower than the
+    static layer's backward on an H100. Runs in the input dtype (fp32 accumulation; fp32 inputs
+    follow ``torch.backends.cuda.matmul``'s TF32 flag, as any matmul does).
+    """
+    batch = x.shape[0]
+    grads = torch.bmm(dy.flatten(2), x.flatten(2).transpose(1, 2)).reshape(batch, -1)
+    dbias = dy.sum(dim=(2, 3)) if bias is not None else None
+    return _reduce_sample_grads(grads, dbias, select, box, bias)
+
+
+def _depthwise_wgrad(x, dy, select, box, bias, geom: Geometry):
+    """Per-sample, per-tile tap gradients from one memory-bound pass, then two small matmuls."""
+    batch, c = x.shape[:2]
+    kh, kw = box.shape[3:]
+    out_h, out_w = dy.shape[2:]
+    taps = kh * kw + (bias is not None)
+    blocks = _depthwise_blocks(out_h, out_w, c, pixels_contiguous=dy.stride(3) == 1)
+    tiles = triton.cdiv(out_h, blocks["BLOCK_H"]) * triton.cdiv(out_w, blocks["BLOCK_W"])
+    grid = (tiles, triton.cdiv(c, blocks["BLOCK_C"]), batch)
+    # fp32 partial sums, tiles x B x C x taps: at ~1024 elements per tile, ~taps·4/1024 of dY's bytes.
+    part = torch.empty((tiles, batch, c, taps), dtype=torch.float32, device=x.device)
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    depthwise_tap_grad_kernel[grid](
+        x, dy, part,
+        c, x.shape[2], x.shape[3], out_h, out_w,
+        *x.stride(), *dy.stride(),
+        part.stride(0), part.stride(1), part.stride(2),
+        geom.pad[0], geom.pad[2], sh, sw, dh, dw,
+        KH=kh, KW=kw, HAS_BIAS=bias is not None, **blocks,
+    )
+    sums = part.sum(0)  # (B, C, taps)
+    grads = sums[:, :, : kh * kw].reshape(batch, -1)
+    dbias = sums[:, :, kh * kw] if bias is not None else None
+    return _reduce_sample_grads(grads, dbias, select, box, bias)
+
+
+def _is_pointwise(box: torch.Tensor, geom: Geometry) -> bool:
+    return box.shape[3:] == (1, 1) and geom.stride == (1, 1) and not any(geom.pad) and geom.groups == 1
+
+
 def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
-    """Box, bias and select gradients, reduced over the batch inside the kernel."""
+    """Box, bias and select gradients: 1x1 through cuBLAS, depthwise through the tap kernel, the
+    other kxk layers with the per-sample gradients reduced over the batch inside the kernel."""
+    if _is_pointwise(box, geom):
+        return _pointwise_wgrad(x, dy, select, box, bias)
+    if is_depthwise(x.shape[1], box, geom.groups):
+        return _depthwise_wgrad(x, dy, select, box, bias, geom)
     batch = x.shape[0]
     n_mix, c_out, c_in_g, kh, kw = box.shape
     groups = geom.groups
@@ -217,7 +320,6 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
     pad_h, pad_w = geom.pad[0], geom.pad[2]
     out_h, out_w = dy.shape[2:]
     pixels = out_h * out_w
-    depthwise = is_depthwise(x.shape[1], box, groups)
     has_bias = bias is not None
     bias_arg = bias if has_bias else box
     bias_strides = bias.stride() if has_bias else (0, 0)
@@ -225,27 +327,18 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
     # Partial box gradients may take at most 1/8 of the bytes of x and dY together.
     activation_bytes = (x.numel() + dy.numel()) * x.element_size()
     max_split = max(1, activation_bytes // (8 * 4 * box.numel()))
-    if depthwise:
-        block_c = _pow2(c_out, 1, 16 if interpreting() else 32)
-        block_p = _pow2(pixels, 16, 32 if interpreting() else 64)
-        t_pow2 = triton.next_power_of_2(kh * kw)
-        base = triton.cdiv(c_out, block_c)
-        split, per = _split(base, triton.cdiv(pixels, block_p), x.device, max_split)
-        grid = (base, split)
-        blocks = dict(BLOCK_P=block_p, BLOCK_C=block_c, T_POW2=t_pow2, num_warps=8)
-    else:
-        block_n = _pow2(c_out_g, 16, 32)
-        block_k = _pow2(c_in_g, 16, 32)
-        block_m = _pow2(pixels, 16, 32 if interpreting() else 64)
-        base_n = triton.cdiv(c_out_g, block_n) * groups
-        base_k = kh * kw * triton.cdiv(c_in_g, block_k)
-        split, per = _split(base_n * base_k, triton.cdiv(pixels, block_m), x.device, max_split)
-        grid = (base_n, base_k, split)
-        # The (N, BN, BK) accumulator needs 8 warps; with fp32 operands, software pipelining
-        # of the pixel loop makes ptxas spill, so fp32 runs it unpipelined.
-        blocks = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=8)
-        if x.dtype == torch.float32 and not interpreting():
-            blocks["num_stages"] = 1
+    block_n = _pow2(c_out_g, 16, 32)
+    block_k = _pow2(c_in_g, 16, 32)
+    block_m = _pow2(pixels, 16, 32 if interpreting() else 64)
+    base_n = triton.cdiv(c_out_g, block_n) * groups
+    base_k = kh * kw * triton.cdiv(c_in_g, block_k)
+    split, per = _split(base_n * base_k, triton.cdiv(pixels, block_m), x.device, max_split)
+    grid = (base_n, base_k, split)
+    # The (N, BN, BK) accumulator needs 8 warps; with fp32 operands, software pipelining
+    # of the pixel loop makes ptxas spill, so fp32 runs it unpipelined.
+    blocks = dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=8)
+    if x.dtype == torch.float32 and not interpreting():
+        blocks["num_stages"] = 1
     programs = 1
     for g in grid:
         programs *= g
@@ -254,28 +347,15 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
     gbias = torch.zeros((split, n_mix, c_out), dtype=torch.float32, device=dev) if has_bias else gbox
     gsel = torch.empty((programs, batch, n_mix), dtype=torch.float32, device=dev)
     gbias_strides = gbias.stride() if has_bias else (0, 0, 0)
-    if depthwise:
-        mixed_depthwise_wgrad_kernel[grid](
-            x, dy, select, box, bias_arg, gbox, gbias, gsel,
-            batch, n_mix, c_out, x.shape[2], x.shape[3], out_h, out_w, per,
-            *x.stride(), *dy.stride(), *select.stride(),
-            box.stride(0), box.stride(1), box.stride(3), box.stride(4),
-            *bias_strides,
-            gbox.stride(0), gbox.stride(1), gbox.stride(2), gbox.stride(4), gbox.stride(5),
-            *gbias_strides,
-            pad_h, pad_w, sh, sw, dh, dw,
-            KH=kh, KW=kw, HAS_BIAS=has_bias, N_POW2=n_pow2, **blocks,
-        )
-    else:
-        mixed_conv_wgrad_kernel[grid](
-            x, dy, select, box, bias_arg, gbox, gbias, gsel,
-            batch, n_mix, c_out_g, c_in_g, x.shape[2], x.shape[3], out_h, out_w, per,
-            *x.stride(), *dy.stride(), *select.stride(),
-            *box.stride(), *bias_strides, *gbox.stride(), *gbias_strides,
-            pad_h, pad_w, sh, sw, dh, dw,
-            KH=kh, KW=kw, HAS_BIAS=has_bias, PRECISION=_precision(x.dtype, allow_tf32),
-            N_POW2=n_pow2, **blocks,
-        )
+    mixed_conv_wgrad_kernel[grid](
+        x, dy, select, box, bias_arg, gbox, gbias, gsel,
+        batch, n_mix, c_out_g, c_in_g, x.shape[2], x.shape[3], out_h, out_w, per,
+        *x.stride(), *dy.stride(), *select.stride(),
+        *box.stride(), *bias_strides, *gbox.stride(), *gbias_strides,
+        pad_h, pad_w, sh, sw, dh, dw,
+        KH=kh, KW=kw, HAS_BIAS=has_bias, PRECISION=_precision(x.dtype, allow_tf32),
+        N_POW2=n_pow2, **blocks,
+    )
     grad_box = gbox.sum(0).to(box.dtype)
     grad_bias = gbias.sum(0).to(bias.dtype) if has_bias else None
     grad_select = gsel.sum(0).to(select.dtype)
@@ -295,7 +375,7 @@ def _conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, n
         grad_x = alloc_like_layout(x, tuple(x.shape))
         if grad_x.numel():
             if dy.numel():
-                _run_mixed_conv(dy, select, box, None, grad_x, geom, transposed=True, allow_tf32=allow_tf32)
+                _run_conv(dy, select, box, None, grad_x, geom, transposed=True, allow_tf32=allow_tf32)
             else:
                 grad_x.zero_()
     if need_params:
