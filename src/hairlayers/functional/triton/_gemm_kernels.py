@@ -12,7 +12,8 @@ Two kernels cover forward and backward of every non-depthwise case:
   pipelined. Reading ``W[b]`` costs ``B·|W|`` bytes once. With ``TRANSPOSED`` it computes the input gradient
   instead (a transposed convolution: source pixel ``(p + pad - k·dil) / stride`` when that
   divides), reading the box with its channel axes swapped by the caller's strides.
-* :func:`mixed_conv_wgrad_kernel` computes the per-sample weight gradient tile
+* :func:`mixed_conv_wgrad_kernel` (kxk layers other than plain 1x1, whose weight gradient is a
+  cuBLAS ``bmm``) computes the per-sample weight gradient tile
   ``G_b = dY_bᵀ · im2col(X_b)`` for one ``(out-channel tile, tap, in-channel tile)`` and folds it
   at once into the box gradient ``Σ_b select[b, e] · G_b`` (an ``(N, BN, BK)`` register
   accumulator) and into the select gradient ``<G_b, box[e]>``: no ``(B, P)`` tensor is formed.

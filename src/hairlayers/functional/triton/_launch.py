@@ -125,11 +125,12 @@ def _gemm_blocks(m: int, n: int, k: int) -> dict:
     if interpreting():
         return dict(BLOCK_M=_pow2(m, 16, 64), BLOCK_N=_pow2(n, 16, 32), BLOCK_K=_pow2(k, 16, 32), num_warps=4)
     # The Restormer 1x1 layers are memory-bound (K = C_in of 48..1152, the output is the larger
-    # tensor): wide output-channel tiles so each activation tile is read by few programs.
+    # tensor): wide output-channel tiles so each activation tile is read by few programs (144
+    # channels take 3 tiles of 64, not 5 of 32: the padded MMA work is cheap, the re-reads not).
     # Checked with ptxas for sm_90 (Triton 3.9, bf16 and fp32, NCHW and channels_last): these
     # tiles with BLOCK_K = 32 stay at <= 255 registers without spilling; BLOCK_K = 64 in 16-bit
     # spills at every tile size, and 4 warps spill on a 128-wide side.
-    block_n = _least_padding_block(n)
+    block_n = _least_padding_block(n, (128, 64)) if n > 64 else _pow2(n, 16, 64)
     block_m = 128 if m >= 2048 else 64
     block_k = _pow2(k, 16, 32)
     num_warps = 8 if 128 in (block_m, block_n) else 4
