@@ -153,7 +153,7 @@ def tsne(
         >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> pts = torch.cat([torch.randn(10, 5, generator=g), torch.randn(10, 5, generator=g) + 20])
-        >>> y = tsne(pts, perplexity=5, iters=300)
+        >>> y = tsne(pts, perplexity=5)
         >>> y.shape, knn_accuracy(y, ["a"] * 10 + ["b"] * 10, k=3)
         (torch.Size([20, 2]), 1.0)
     """

@@ -236,3 +236,11 @@ def test_ablations_rejects_bad_splits() -> None:
     with pytest.raises(SystemExit):
         ab.parse_args(["--preset", "paper"])  # needs --data-root
     assert [v.name for v in ab.plan_variants(ab.parse_args(["--tables", "5", "--splits", "4", "2", "4"]))] == ["2+5", "4+3"]
+
+
+@pytest.mark.parametrize("module", [gt, ab], ids=["giv_tsne", "ablations"])
+def test_docstring_examples(module) -> None:
+    import doctest
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
