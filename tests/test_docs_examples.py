@@ -39,7 +39,7 @@ def test_docstring_examples(module_name: str) -> None:
 
 
 def _doc_pages() -> list[Path]:
-    return sorted(DOCS.glob("*.md")) if DOCS.exists() else []
+    return [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
 
 
 @pytest.mark.parametrize("page", _doc_pages(), ids=lambda p: p.name)
