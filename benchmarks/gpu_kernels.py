@@ -108,6 +108,8 @@ def correctness_cases(dry_run: bool, quick: bool) -> list:
         ConvCase("depthwise", 3, 144, 144, (33, 31), 9, 3, padding=1, groups=144),
         ConvCase("depthwise_cl", 3, 144, 144, (33, 31), 5, 3, padding=1, groups=144, channels_last=True),
         ConvCase("depthwise_strided_dilated", 2, 80, 80, (20, 20), 3, 3, 2, 2, 2, 80, bias=False),
+        # rows wider than two 64-column tiles, channels not a multiple of the channel block
+        ConvCase("depthwise_wide_rows", 2, 13, 13, (37, 130), 5, 3, padding=1, groups=13),
         ConvCase("decoder_1x1_48_144_big_tiles", 2, 48, 144, (64, 64), 9, 1),  # >= 4096 pixels: BLOCK_M 128
         ConvCase("decoder_1x1_48_254_cl", 2, 48, 254, (64, 64), 5, 1, bias=False, channels_last=True),
         ConvCase("decoder_1x1_384_1152_cl", 2, 384, 1152, (16, 16), 9, 1, bias=False, channels_last=True),

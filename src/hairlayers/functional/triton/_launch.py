@@ -121,17 +121,17 @@ def _least_padding_block(n: int, choices: tuple[int, ...] = (128, 64, 32, 16)) -
     return min(choices, key=lambda c: (padded[c], -c))
 
 
-def _gemm_blocks(m: int, n: int, k: int) -> dict:
+def _gemm_blocks(m: int, n: int, k: int, dtype: torch.dtype) -> dict:
     if interpreting():
         return dict(BLOCK_M=_pow2(m, 16, 64), BLOCK_N=_pow2(n, 16, 32), BLOCK_K=_pow2(k, 16, 32), num_warps=4)
     # The Restormer 1x1 layers are memory-bound (K = C_in of 48..1152, the output is the larger
     # tensor): wide output-channel tiles so each activation tile is read by few programs (144
     # channels take 3 tiles of 64, not 5 of 32: the padded MMA work is cheap, the re-reads not).
-    # Checked with ptxas for sm_90 (Triton 3.9, bf16 and fp32, NCHW and channels_last): these
-    # tiles with BLOCK_K = 32 stay at <= 255 registers without spilling; BLOCK_K = 64 in 16-bit
-    # spills at every tile size, and 4 warps spill on a 128-wide side.
+    # Checked with ptxas for sm_90 (Triton 3.6 and 3.9, bf16 and fp32, NCHW and channels_last):
+    # these tiles with BLOCK_K = 32 stay at <= 255 registers without spilling; BLOCK_K = 64 in
+    # 16-bit spills, 4 warps spill on a 128-wide side, and so does fp32 channels_last 128x128.
     block_n = _least_padding_block(n, (128, 64)) if n > 64 else _pow2(n, 16, 64)
-    block_m = 128 if m >= 2048 else 64
+    block_m = 128 if m >= 2048 and not (block_n == 128 and dtype == torch.float32) else 64
     block_k = _pow2(k, 16, 32)
     num_warps = 8 if 128 in (block_m, block_n) else 4
     return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=num_warps, num_stages=3)
@@ -205,7 +205,7 @@ def _run_conv(src, select, box, bias, dst, geom: Geometry, transposed: bool, all
     else:
         c_dst_g, c_src_g = c_out_g, c_in_g
         s_wd, s_ws = weights.stride(1), weights.stride(2)
-    blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g)
+    blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g, src.dtype)
     grid = (
         triton.cdiv(h_dst * w_dst, blocks["BLOCK_M"]),
         triton.cdiv(c_dst_g, blocks["BLOCK_N"]) * groups,
