@@ -239,25 +239,38 @@ def conv_forward(x, select, box, bias, geom: Geometry, allow_tf32: bool) -> torc
     return y
 
 
+def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` with an fp32 result: a reduction over all weights must not be rounded (or
+    split-K reduced) in 16 bits. 16-bit CUDA operands use cuBLAS's fp32 output where this torch
+    has it, instead of fp32 copies of both operands."""
+    if a.is_cuda and a.dtype in (torch.float16, torch.bfloat16) and a.dtype == b.dtype:
+        try:
+            return torch.mm(a, b, out_dtype=torch.float32)
+        except (TypeError, RuntimeError):  # torch without mm(out_dtype=...)
+            pass
+    return a.float() @ b.float()
+
+
 def _reduce_sample_grads(grads, dbias, select, box, bias):
     """Box, select and bias gradients from per-sample weight gradients.
 
     ``grads`` is ``(B, |W|)`` (``G_b``), ``dbias`` is ``(B, C_out)`` or ``None``:
     ``grad_box[e] = Σ_b select[b, e] · G_b`` and ``grad_select[b, e] = <G_b, box[e]> (+ <db_b, bias[e]>)``,
     two small matmuls. They run in the operands' dtype when all match on a GPU (16-bit products
-    are exact in cuBLAS's fp32 accumulator, so only the final rounding remains), else in fp32.
+    are exact in cuBLAS's fp32 accumulator, so only the final rounding remains; the select
+    gradient, a sum over all weights, keeps an fp32 result), else in fp32.
     """
     n_mix = box.shape[0]
-    same = grads.is_cuda and select.dtype == box.dtype == grads.dtype
+    same = grads.is_cuda and select.dtype == box.dtype == grads.dtype and (bias is None or bias.dtype == box.dtype)
     cast = (lambda t: t) if same else (lambda t: t.float())
     box_flat = cast(box.reshape(n_mix, -1))
     sel_t = cast(select).t()
     grad_box = (sel_t @ cast(grads)).view(box.shape).to(box.dtype)
-    grad_select = cast(grads) @ box_flat.t()
+    grad_select = _mm_fp32(cast(grads), box_flat.t())
     grad_bias = None
     if bias is not None:
         grad_bias = (sel_t @ cast(dbias)).to(bias.dtype)
-        grad_select = grad_select + cast(dbias) @ cast(bias).t()
+        grad_select = grad_select + _mm_fp32(cast(dbias), cast(bias).t())
     return grad_select.to(select.dtype), grad_box, grad_bias
 
 
