@@ -155,13 +155,13 @@ def _depthwise_blocks(h: int, w: int, c: int, pixels_contiguous: bool) -> dict:
 def mix(select: torch.Tensor, box: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``Σ_e select[b, e] · box[e]`` as a ``(B, *box.shape[1:])`` tensor of ``dtype``.
 
-    One ``(B, N) @ (N, |W|)`` matmul. When every operand already has ``dtype`` on a GPU it runs
+    One ``(B, N) @ (N, |W|)`` matmul. When ``select`` and ``box`` share a dtype on a GPU it runs
     in that dtype (cuBLAS accumulates 16-bit products in fp32, so this equals mixing in fp32
     and rounding once); otherwise in fp32.
     """
     flat = box.reshape(box.shape[0], -1)
-    if select.dtype == flat.dtype == dtype and select.is_cuda:
-        out = select @ flat
+    if select.is_cuda and select.dtype == flat.dtype:  # one cuBLAS call, no casting copies
+        out = select @ flat if dtype == flat.dtype else _mm_fp32(select, flat).to(dtype)
     else:
         out = (select.float() @ flat.float()).to(dtype)
     return out.view(select.shape[0], *box.shape[1:])
