@@ -191,7 +191,7 @@ def _codes(labels: Sequence[str], n: int) -> tuple[torch.Tensor, list[str]]:
     return torch.tensor([index[label] for label in labels]), names
 
 
-def knn_accuracy(x: torch.Tensor, labels: Sequence[str], k: int = 5) -> float:
+def knn_accuracy(x: torch.Tensor, labels: Sequence[str], k: int = 5, groups: Sequence[Any] | None = None) -> float:
     """Leave-one-out k-nearest-neighbour label accuracy (Euclidean).
 
     The majority label of the ``k`` nearest other points is the guess; between labels with equal
@@ -201,6 +201,8 @@ def knn_accuracy(x: torch.Tensor, labels: Sequence[str], k: int = 5) -> float:
         x: points, one per row.
         labels: one label per point.
         k: neighbours that vote (``1 <= k < n``).
+        groups: optional group of every point (e.g. which clean image it was made from); points
+            of the point's own group are not its neighbours, so shared content cannot vote.
 
     Returns:
         The fraction of points whose neighbours' majority label is their own.
@@ -219,6 +221,12 @@ def knn_accuracy(x: torch.Tensor, labels: Sequence[str], k: int = 5) -> float:
     if not 1 <= k < n:
         raise HairError(f"knn_accuracy: k must be in [1, n - 1] = [1, {n - 1}], got {k}")
     d = _sq_distances(x).fill_diagonal_(math.inf)
+    if groups is not None:
+        g_codes, _ = _codes([str(v) for v in groups], n)
+        d = d.masked_fill(g_codes[:, None] == g_codes[None, :], math.inf)
+        largest = int(torch.bincount(g_codes).max())
+        if k > n - largest:
+            raise HairError(f"knn_accuracy: k={k} exceeds the {n - largest} points outside the largest group")
     nearest = codes[d.topk(k, dim=1, largest=False).indices]  # (n, k) neighbour labels, nearest first
     counts = torch.zeros(n, len(names), dtype=torch.long).scatter_add_(1, nearest, torch.ones_like(nearest))
     tied = counts == counts.max(1, keepdim=True).values
@@ -270,8 +278,13 @@ def composite_position(x: torch.Tensor, labels: Sequence[str], composite: str, p
     return {"t": t, "off": off, "nearest_is_part": sum(n in parts for n in nearest) / len(nearest)}
 
 
-def separation(givs: torch.Tensor, labels: Sequence[str], k: int = 5) -> dict[str, Any]:
-    """The numbers printed beside the picture: k-NN accuracy of labels and families vs chance."""
+def separation(givs: torch.Tensor, labels: Sequence[str], k: int = 5, content: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The numbers printed beside the picture: k-NN accuracy of labels and families vs chance.
+
+    With ``content`` (which clean image each item was made from), the ``*_other_content``
+    accuracies leave out neighbours made from the same clean image: the built-in test set uses the
+    same crops for every label, so content alone can pull differently labelled points together.
+    """
     from hairlayers.data import task_family
 
     single = [i for i, v in enumerate(labels) if v not in COMPOSITES]
@@ -286,10 +299,16 @@ def separation(givs: torch.Tensor, labels: Sequence[str], k: int = 5) -> dict[st
         "families_knn": knn_accuracy(x, fam, k),
         "families_chance": chance_accuracy(fam),
     }
+    if content is not None:
+        cont = [content[i] for i in single]
+        out["labels_knn_other_content"] = knn_accuracy(x, lab, k, groups=cont)
+        out["families_knn_other_content"] = knn_accuracy(x, fam, k, groups=cont)
     if len({lab[i] for i in noise}) > 1 and len(noise) > k:
         noise_lab = [lab[i] for i in noise]
         out["noise_levels_knn"] = knn_accuracy(x[noise], noise_lab, k)
         out["noise_levels_chance"] = chance_accuracy(noise_lab)
+        if content is not None:
+            out["noise_levels_knn_other_content"] = knn_accuracy(x[noise], noise_lab, k, groups=[cont[i] for i in noise])
     out["composites"] = {
         name: composite_position(givs, labels, name, parts) for name, parts in COMPOSITES.items() if name in labels
     }
@@ -311,39 +330,42 @@ def composite_degrade(clean: torch.Tensor, parts: tuple[str, str], g: torch.Gene
     return image
 
 
-def test_crops(args: argparse.Namespace, preset: TsnePreset) -> list[tuple[torch.Tensor, str]]:
-    """``(degraded image, label)`` for every test item: five tasks, three noise levels, composites."""
+def test_crops(args: argparse.Namespace, preset: TsnePreset) -> list[tuple[torch.Tensor, str, str]]:
+    """``(degraded image, label, content)`` for every test item: five tasks, three noise levels,
+    composites; ``content`` names the clean image the item was made from."""
     from hairlayers import data
     from hairlayers.data._seeding import generator
 
-    items: list[tuple[torch.Tensor, str]] = []
-    if args.data_root is None:
+    items: list[tuple[torch.Tensor, str, str]] = []
+    n = preset.crops_per_label
+    if args.data_root is None:  # every label uses the same n clean crops, in the same order
         for sigma in SIGMAS:
-            ds = data.BuiltinTestDataset(crop_size=preset.crop, crops_per_task=preset.crops_per_label, tasks=["denoise"], sigma=sigma)
-            items += [(d, label) for d, _, label in ds]
+            ds = data.BuiltinTestDataset(crop_size=preset.crop, crops_per_task=n, tasks=["denoise"], sigma=sigma)
+            items += [(d, label, f"crop{i % n}") for i, (d, _, label) in enumerate(ds)]
         others = [t for t in data.TASKS if t != "denoise"]
-        ds = data.BuiltinTestDataset(crop_size=preset.crop, crops_per_task=preset.crops_per_label, tasks=others)
-        items += [(d, label) for d, _, label in ds]
-        cleans = [c for _, c, _ in ds][: preset.crops_per_label]
-    else:
+        ds = data.BuiltinTestDataset(crop_size=preset.crop, crops_per_task=n, tasks=others)
+        items += [(d, label, f"crop{i % n}") for i, (d, _, label) in enumerate(ds)]
+        cleans = [(c, f"crop{i}") for i, (_, c, _) in enumerate(ds) if i < n]
+    else:  # noise levels share the denoising images; other tasks have their own
         for task in data.TASKS:
             for sigma in SIGMAS if task == "denoise" else (25,):
                 ds = data.AllInOneTestDataset(args.data_root, task, sigma=sigma)
-                items += [(ds[i][0], ds[i][2]) for i in range(min(len(ds), preset.crops_per_label))]
+                items += [(ds[i][0], ds[i][2], f"{task}{i}") for i in range(min(len(ds), n))]
         ds = data.AllInOneTestDataset(args.data_root, "denoise", sigma=25)
-        cleans = [ds[i][1] for i in range(min(len(ds), preset.crops_per_label))]
+        cleans = [(ds[i][1], f"denoise{i}") for i in range(min(len(ds), n))]
     if args.composite:
         for c_id, (name, parts) in enumerate(COMPOSITES.items()):
-            items += [(composite_degrade(clean, parts, generator(7, c_id, k)), name) for k, clean in enumerate(cleans)]
+            items += [(composite_degrade(clean, parts, generator(7, c_id, k)), name, content)
+                      for k, (clean, content) in enumerate(cleans)]
     return items
 
 
 @torch.no_grad()
-def compute_givs(model: torch.nn.Module, items: Sequence[tuple[torch.Tensor, str]], device: torch.device) -> torch.Tensor:
+def compute_givs(model: torch.nn.Module, items: Sequence[tuple[torch.Tensor, str, str]], device: torch.device) -> torch.Tensor:
     """GIV of every item, one image at a time (test images may differ in size)."""
     was = model.training
     model.eval().to(device)
-    givs = [model.giv(image[None].to(device)).float().cpu()[0] for image, _ in items]
+    givs = [model.giv(image[None].to(device)).float().cpu()[0] for image, _, _ in items]
     model.train(was)
     return torch.stack(givs)
 
@@ -435,6 +457,10 @@ def _fmt_sep(name: str, s: dict[str, Any]) -> list[str]:
     lines = [f"  {name}: labels {s['labels_knn']:.3f} (chance {s['labels_chance']:.3f}),"
              f" families {s['families_knn']:.3f} (chance {s['families_chance']:.3f})"
              + (f", noise levels {s['noise_levels_knn']:.3f} (chance {s['noise_levels_chance']:.3f})" if "noise_levels_knn" in s else "")]
+    if "labels_knn_other_content" in s:
+        lines.append(f"    neighbours from other clean images only: labels {s['labels_knn_other_content']:.3f},"
+                     f" families {s['families_knn_other_content']:.3f}"
+                     + (f", noise levels {s['noise_levels_knn_other_content']:.3f}" if "noise_levels_knn_other_content" in s else ""))
     for comp, r in s["composites"].items():
         lines.append(f"    {comp}: centroid at t={r['t']:.2f} between {COMPOSITES[comp][0]} (0) and {COMPOSITES[comp][1]} (1),"
                      f" off the line {r['off']:.2f}×|b-a|; nearest single centroid is a part for {r['nearest_is_part']:.0%}")
@@ -464,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed_everything(args.seed)
     model = create_model("res_hair", **build)
     items = test_crops(args, preset)
-    labels = [label for _, label in items]
+    labels = [label for _, label, _ in items]
+    content = [c for _, _, c in items]
     print(f"test items: {len(items)} ({', '.join(f'{k} {v}' for k, v in Counter(labels).items())})")
     start = time.perf_counter()
     givs0 = compute_givs(model, items, device)  # step 0: the untrained classifier, the baseline
@@ -492,9 +519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     givs = compute_givs(model, items, device)
 
     perplexity = args.perplexity or min(preset.perplexity, (len(items) - 2) / 3)
-    sep = {"trained": separation(givs, labels, args.k), "step 0": separation(givs0, labels, args.k)}
+    sep = {"trained": separation(givs, labels, args.k, content), "step 0": separation(givs0, labels, args.k, content)}
     maps = {
-        f"trained ({trained_as.split(' (')[0]})": tsne(givs, perplexity=perplexity, iters=preset.tsne_iters, seed=args.seed),
+        trained_as.split(" (")[0]: tsne(givs, perplexity=perplexity, iters=preset.tsne_iters, seed=args.seed),
         "step 0 (untrained classifier)": tsne(givs0, perplexity=perplexity, iters=preset.tsne_iters, seed=args.seed),
     }
     tsne_knn = {name: knn_accuracy(y, labels, args.k) for name, y in maps.items()}
@@ -508,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("paper Fig. 2 (c-d), real data, full size: clusters per degradation and per noise level; composites midway"
           " (a picture, no number)")
 
-    torch.save({"givs": givs, "givs_step0": givs0, "labels": labels, "tsne": dict(maps)}, out / "givs.pt")
+    torch.save({"givs": givs, "givs_step0": givs0, "labels": labels, "content": content, "tsne": dict(maps)}, out / "givs.pt")
     settings = {"preset": args.preset, "model": "res_hair", **build, "data": data_label, "trained": trained_as,
                 "steps": steps, "batch_size": preset.batch, "patch_size": preset.patch, "crop": preset.crop,
                 "crops_per_label": crops, "composite": args.composite, "perplexity": perplexity,

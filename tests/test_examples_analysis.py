@@ -99,10 +99,11 @@ def test_tsne_rejects_bad_input() -> None:
 # --------------------------------------------------------------------------------- separation metrics
 
 
-def _knn_reference(x: torch.Tensor, labels: list[str], k: int) -> float:
+def _knn_reference(x: torch.Tensor, labels: list[str], k: int, groups: list[int] | None = None) -> float:
     hits = 0
     for i in range(len(labels)):
-        order = sorted((float((x[i] - x[j]).pow(2).sum()), j) for j in range(len(labels)) if j != i)[:k]
+        others = [j for j in range(len(labels)) if j != i and (groups is None or groups[j] != groups[i])]
+        order = sorted((float((x[i] - x[j]).pow(2).sum()), j) for j in others)[:k]
         votes = Counter(labels[j] for _, j in order)
         top = max(votes.values())
         guess = next(labels[j] for _, j in order if votes[labels[j]] == top)  # nearest among the tied
@@ -116,6 +117,23 @@ def test_knn_accuracy_matches_loop(k: int) -> None:
     x = torch.randn(40, 3, generator=g, dtype=torch.float64)
     labels = [f"l{int(v)}" for v in torch.randint(0, 4, (40,), generator=g)]
     assert gt.knn_accuracy(x, labels, k) == pytest.approx(_knn_reference(x, labels, k), abs=1e-12)
+    groups = [int(v) for v in torch.randint(0, 6, (40,), generator=g)]
+    assert gt.knn_accuracy(x, labels, k, groups=groups) == pytest.approx(_knn_reference(x, labels, k, groups), abs=1e-12)
+
+
+def test_knn_groups_remove_the_content_confound() -> None:
+    # each "content" is a far-apart blob; labels only shift points slightly: plain k-NN finds
+    # same-content neighbours (other labels), held-out content finds the same label elsewhere
+    g = torch.Generator().manual_seed(9)
+    content = torch.randn(8, 4, generator=g, dtype=torch.float64) * 50
+    shift = torch.randn(3, 4, generator=g, dtype=torch.float64) * 3
+    x = torch.stack([torch.cat([content[c], shift[lab]]) for lab in range(3) for c in range(8)])  # separate dims
+    labels = [f"l{lab}" for lab in range(3) for _ in range(8)]
+    groups = [c for _ in range(3) for c in range(8)]
+    assert gt.knn_accuracy(x, labels, 2) == 0.0
+    assert gt.knn_accuracy(x, labels, 1, groups=groups) == 1.0
+    with pytest.raises(HairError, match="outside the largest group"):
+        gt.knn_accuracy(x, labels, 22, groups=groups)
 
 
 def test_knn_accuracy_separated_vs_random() -> None:
@@ -140,8 +158,8 @@ def test_composite_between_its_parts() -> None:
     labels = ["dehaze"] * 12 + ["denoise_25"] * 12 + ["haze+noise"] * 12 + ["enhance"] * 12
     r = gt.composite_position(x, labels, "haze+noise", ("dehaze", "denoise_25"))
     assert r["t"] == pytest.approx(0.5, abs=1e-9) and r["off"] == pytest.approx(0.0, abs=1e-9)
-    sep = gt.separation(x, labels, k=3)
-    assert sep["labels_knn"] == 1.0 and sep["labels_chance"] == pytest.approx(1 / 3)
+    sep = gt.separation(x, labels, k=3, content=[i % 12 for i in range(48)])
+    assert sep["labels_knn"] == 1.0 and sep["labels_knn_other_content"] == 1.0 and sep["labels_chance"] == pytest.approx(1 / 3)
     assert sep["families_knn"] == 1.0  # composites are left out of the k-NN numbers
     assert set(sep["composites"]) == {"haze+noise"}
 
@@ -195,6 +213,7 @@ def test_giv_tsne_smoke(tmp_path: Path) -> None:
     n = len(saved["labels"])
     assert n == 10 * 6  # 7 single labels + 3 composites, 6 crops each
     assert set(saved["labels"]) >= {"denoise_15", "denoise_25", "denoise_50", "derain", "dehaze", "deblur", "enhance", "rain+noise"}
+    assert saved["content"].count("crop0") == 10  # every label and composite uses the same clean crops
     assert saved["givs"].shape[0] == n and torch.isfinite(saved["givs"]).all()
     assert not torch.equal(saved["givs"], saved["givs_step0"])  # training moved the classifier
     for y in saved["tsne"].values():
@@ -204,6 +223,7 @@ def test_giv_tsne_smoke(tmp_path: Path) -> None:
         sep = res["separation"][name]
         assert 0 <= sep["labels_knn"] <= 1 and sep["labels_chance"] == pytest.approx(1 / 7)
         assert set(sep["composites"]) == set(gt.COMPOSITES)
+        assert 0 <= sep["labels_knn_other_content"] <= 1
     assert all(math.isfinite(v) for v in _finite_numbers(res["separation"]))
     png = (tmp_path / "giv_tsne.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
