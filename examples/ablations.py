@@ -205,7 +205,7 @@ def render(results: dict[str, Any]) -> str:
     s = results["settings"]
     seeds = s["seeds"]
     lines = [f"## {s['measured_label']}",
-             f"{s['steps'] if s['epochs'] is None else str(s['epochs']) + ' epochs'} steps × batch {s['batch_size']} of"
+             f"{str(s['steps']) + ' steps' if s['epochs'] is None else str(s['epochs']) + ' epochs'} × batch {s['batch_size']} of"
              f" {s['patch_size']}² patches per variant, Restormer preset '{s['model_preset']}', N={s['num_kernels']},"
              f" {seeds} seed(s), device {results['machine']['device']}, {results['machine']['date_utc']}"]
     for table in (4, 5):
