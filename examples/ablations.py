@@ -44,9 +44,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
 
-from _table6 import count_params, machine_info  # noqa: E402
+from _table6 import count_params, machine_info
 
-from hairlayers.errors import HairError  # noqa: E402
+from hairlayers.errors import HairError
 
 #: Table 4 rows: display name -> hairify mode (None: the plain baseline).
 TABLE4_VARIANTS: dict[str, str | None] = {
@@ -204,10 +204,11 @@ def render(results: dict[str, Any]) -> str:
     """Both tables, measured rows beside the paper's, each block labelled with what it measured."""
     s = results["settings"]
     seeds = s["seeds"]
+    length = f"{s['steps']} steps" if s["epochs"] is None else f"{s['epochs']} epochs"
     lines = [f"## {s['measured_label']}",
-             f"{str(s['steps']) + ' steps' if s['epochs'] is None else str(s['epochs']) + ' epochs'} × batch {s['batch_size']} of"
-             f" {s['patch_size']}² patches per variant, Restormer preset '{s['model_preset']}', N={s['num_kernels']},"
-             f" {seeds} seed(s), device {results['machine']['device']}, {results['machine']['date_utc']}"]
+             (f"{length} × batch {s['batch_size']} of {s['patch_size']}² patches per variant, Restormer preset"
+              f" '{s['model_preset']}', N={s['num_kernels']}, {seeds} seed(s), device {results['machine']['device']},"
+              f" {results['machine']['date_utc']}")]
     for table in (4, 5):
         rows = [r for r in results["rows"] if r["table"] == table]
         if not rows:
@@ -279,7 +280,13 @@ def chart(results: dict[str, Any], path: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ablations; returns the exit status."""
-    from hairlayers.train import TrainConfig, evaluate, resolve_device, save_results, train
+    from hairlayers.train import (
+        TrainConfig,
+        evaluate,
+        resolve_device,
+        save_results,
+        train,
+    )
 
     args = parse_args(argv)
     preset = PRESETS[args.preset]

@@ -40,9 +40,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
 
-from _table6 import machine_info, measure_step_seconds  # noqa: E402
+from _table6 import machine_info, measure_step_seconds
 
-from hairlayers.errors import HairError  # noqa: E402
+from hairlayers.errors import HairError
 
 SIGMAS = (15, 25, 50)
 #: composite label -> the two single-degradation labels it is made of (applied in this order).
@@ -472,7 +472,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hairlayers import data
     from hairlayers.models import create_model
     from hairlayers.models.checkpoints import load_pretrained
-    from hairlayers.train import TrainConfig, resolve_device, save_results, seed_everything, train
+    from hairlayers.train import (
+        TrainConfig,
+        resolve_device,
+        save_results,
+        seed_everything,
+        train,
+    )
 
     args = parse_args(argv)
     preset = PRESETS[args.preset]
