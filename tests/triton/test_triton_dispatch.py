@@ -33,11 +33,14 @@ def test_auto_passes_measured_slower_cases_to_torch() -> None:
     x, _, _ = _inputs()
     spec = conv_spec(x, *_inputs()[1:], None, 1, 1, 1, 1)
     depthwise = conv_spec(x, _inputs()[1], torch.randn(3, 4, 1, 3, 3), None, 1, 1, 1, 4)
-    for call in (Call("linear", x), Call("conv2d", x, spec), Call("conv2d", x, depthwise)):
+    for call in (Call("linear", x), Call("conv2d", x, spec)):
         assert get_backend("triton").unsupported(call) is None  # it could run them ...
         assert "measured" in get_backend("triton").declines_auto(call)  # ... but auto does not
         assert choose("auto", call).name == "torch"
         assert choose("triton", call).name == "triton"  # explicit requests still run Triton
+    # Depthwise kernels measured faster than the torch path: auto takes them.
+    assert get_backend("triton").declines_auto(Call("conv2d", x, depthwise)) is None
+    assert choose("auto", Call("conv2d", x, depthwise)).name == "triton"
     # float64 has no Triton kernel: auto moves on to the PyTorch path, silently and correctly.
     assert choose("auto", Call("linear", x.double())).name == "torch"
     assert choose("auto", Call("conv_transpose2d", x)).name == "torch"

@@ -28,17 +28,12 @@ def _interpreting() -> bool:
 
 _OPS: ModuleType | None = None
 
-# Measured Triton/torch time ratios (H100, first GPU run); see TritonBackend.declines_auto.
-_SLOWER_THAN_TORCH = {
-    "gemm": (
-        "measured slower than backend='torch' on an H100 for 1x1 convs (forward 1.0-9.4x, "
-        "forward+backward 1.0-13x the torch path's time); backend='triton' runs it anyway"
-    ),
-    "depthwise": (
-        "measured no faster than backend='torch' on an H100 for depthwise 3x3 convs (forward "
-        "0.76-1.11x, forward+backward 0.82-1.65x the torch path's time); backend='triton' runs it anyway"
-    ),
-}
+# Measured Triton/torch time ratios (H100, second GPU run, 2026-11-26); see TritonBackend.declines_auto.
+_GEMM_SLOWER_THAN_TORCH = (
+    "measured slower than backend='torch' on an H100 for 1x1 convs and linear layers (Triton/torch "
+    "time: forward 0.74-2.27x, geometric mean 1.56x; forward+backward 0.95-1.84x, mean 1.37x); "
+    "backend='triton' runs it anyway"
+)
 
 
 def _load_ops() -> ModuleType:
@@ -103,18 +98,17 @@ class TritonBackend(Backend):
         return None
 
     def declines_auto(self, call: Call) -> str | None:
-        """``backend="auto"`` passes every call on to the PyTorch path until a GPU run shows otherwise.
+        """Where ``backend="auto"`` leaves a call to the PyTorch path, by measurement.
 
-        The one H100 run so far (torch 2.11, Triton 3.6, B=8, Restormer decoder layers, CUDA-graph
-        clock; ``benchmarks/gpu_kernels.py``) measured the Triton path slower than the torch path
-        (mixed weights + bmm / batch-folded grouped conv) in the cases below. The kernels have been
-        reworked since; ``backend="triton"`` runs them regardless.
+        The second H100 run (torch 2.11, Triton 3.6, B=8, Restormer decoder layers, CUDA-graph
+        clock; ``benchmarks/gpu_kernels.py``, recorded in docs/performance.md) measured the depthwise
+        kernels faster than the torch path (forward 18 of 18 cases, Triton/torch 0.65-0.88x;
+        forward+backward 16 of 18, geometric mean 0.87x), so auto takes them. The GEMM kernels (1x1,
+        dense k×k, linear) were slower: auto passes those on. ``backend="triton"`` runs everything.
         """
-        if call.op == "linear" or call.spec is None:
-            return _SLOWER_THAN_TORCH["gemm"]
-        if call.spec.groups > 1 and call.spec.groups == call.x.shape[1]:
-            return _SLOWER_THAN_TORCH["depthwise"]
-        return _SLOWER_THAN_TORCH["gemm"]
+        if call.op == "conv2d" and call.spec is not None and call.spec.groups > 1 and call.spec.groups == call.x.shape[1]:
+            return None
+        return _GEMM_SLOWER_THAN_TORCH
 
     def conv2d(self, x, select, weight_box, bias_box, spec):
         allow_tf32 = x.device.type == "cuda" and torch.backends.cudnn.allow_tf32
