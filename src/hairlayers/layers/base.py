@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError
+from ..functional import mix
 from .selecting import HyperSelectingNet
 
 SelectProvider = Callable[["HyperLayer"], torch.Tensor]
@@ -88,6 +89,23 @@ class HyperLayer(nn.Module):
                 fan_in, _ = nn.init._calculate_fan_in_and_fan_out(self.weight_box[row])
                 bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                 nn.init.uniform_(self.bias_box[row], -bound, bound)
+
+    def _load_mixed(self, static: nn.Module, giv: torch.Tensor | None, select: torch.Tensor | None) -> nn.Module:
+        """Copy the mix of the experts for ONE image (its GIV or selecting vector) into ``static``."""
+        given = giv if giv is not None else select
+        if given is None:
+            raise HairError("to_static needs the GIV (or selecting vector) of one image")
+        if given.dim() == 1:
+            given = given.unsqueeze(0)
+        if given.shape[0] != 1:
+            raise HairError(f"to_static specialises for ONE image; got a batch of {given.shape[0]}")
+        with torch.no_grad():
+            row = self._resolve_select(giv=given if giv is not None else None,
+                                       select=given if select is not None else None)
+            static.weight.copy_(mix(row, self.weight_box)[0])
+            if self.bias_box is not None:
+                static.bias.copy_(mix(row, self.bias_box)[0])
+        return static
 
     def _selecting_repr(self) -> str:
         text = f"num_kernels={self.num_kernels}"

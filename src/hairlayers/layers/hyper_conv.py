@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import HairError
-from ..functional import mix, mixed_conv2d
+from ..functional import mixed_conv2d
 from ..functional._spec import IntOr2, Padding, pair, resolve_padding
 from .base import HyperLayer
 
@@ -106,17 +106,12 @@ class HyperConv2d(HyperLayer):
 
     def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Conv2d:
         """A plain ``nn.Conv2d`` equal to this layer for one image's GIV (or selecting vector)."""
-        row = _single_row(self, giv, select)
         conv = nn.Conv2d(
             self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
             self.dilation, self.groups, self.bias_box is not None, self.padding_mode,
             device=self.weight_box.device, dtype=self.weight_box.dtype,
         )
-        with torch.no_grad():
-            conv.weight.copy_(mix(row, self.weight_box)[0])
-            if self.bias_box is not None:
-                conv.bias.copy_(mix(row, self.bias_box)[0])
-        return conv
+        return self._load_mixed(conv, giv, select)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -134,16 +129,3 @@ class HyperConv2d(HyperLayer):
             text += f", padding_mode={self.padding_mode!r}"
         return f"{text}, {self._selecting_repr()}"
 
-
-def _single_row(layer: HyperLayer, giv: torch.Tensor | None, select: torch.Tensor | None) -> torch.Tensor:
-    """The ``(1, N)`` selecting vector of one image, from a GIV row or a selecting vector."""
-    given = giv if giv is not None else select
-    if given is None:
-        raise HairError("to_static needs the GIV (or selecting vector) of one image")
-    if given.dim() == 1:
-        given = given.unsqueeze(0)
-    if given.shape[0] != 1:
-        raise HairError(f"to_static specialises for ONE image; got a batch of {given.shape[0]}")
-    with torch.no_grad():
-        return layer._resolve_select(giv=given if giv is not None else None,
-                                     select=given if select is not None else None)

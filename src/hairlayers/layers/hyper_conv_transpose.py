@@ -8,10 +8,9 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError
-from ..functional import mix, mixed_conv_transpose2d
+from ..functional import mixed_conv_transpose2d
 from ..functional._spec import IntOr2, pair
 from .base import HyperLayer
-from .hyper_conv import _single_row
 
 
 class HyperConvTranspose2d(HyperLayer):
@@ -86,17 +85,12 @@ class HyperConvTranspose2d(HyperLayer):
         self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
     ) -> nn.ConvTranspose2d:
         """A plain ``nn.ConvTranspose2d`` equal to this layer for one image."""
-        row = _single_row(self, giv, select)
         conv = nn.ConvTranspose2d(
             self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
             self.output_padding, self.groups, self.bias_box is not None, self.dilation,
             device=self.weight_box.device, dtype=self.weight_box.dtype,
         )
-        with torch.no_grad():
-            conv.weight.copy_(mix(row, self.weight_box)[0])
-            if self.bias_box is not None:
-                conv.bias.copy_(mix(row, self.bias_box)[0])
-        return conv
+        return self._load_mixed(conv, giv, select)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

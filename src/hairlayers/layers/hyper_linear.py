@@ -8,9 +8,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError
-from ..functional import mix, mixed_linear
+from ..functional import mixed_linear
 from .base import HyperLayer
-from .hyper_conv import _single_row
 
 
 class HyperLinear(HyperLayer):
@@ -64,16 +63,11 @@ class HyperLinear(HyperLayer):
 
     def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Linear:
         """A plain ``nn.Linear`` equal to this layer for one image."""
-        row = _single_row(self, giv, select)
         linear = nn.Linear(
             self.in_features, self.out_features, self.bias_box is not None,
             device=self.weight_box.device, dtype=self.weight_box.dtype,
         )
-        with torch.no_grad():
-            linear.weight.copy_(mix(row, self.weight_box)[0])
-            if self.bias_box is not None:
-                linear.bias.copy_(mix(row, self.bias_box)[0])
-        return linear
+        return self._load_mixed(linear, giv, select)
 
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, out_features={self.out_features}"
