@@ -13,8 +13,18 @@ import torch.nn.functional as F
 from ._spec import ConvSpec, ConvTransposeSpec, mix
 
 
-def _upcast(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
-    return [None if t is None else t.double() for t in tensors]
+def _per_sample(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None,
+    upcast: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``x`` and every sample's mixed weight and bias, in float64 when ``upcast``."""
+    if upcast:
+        x, select, weight_box = x.double(), select.double(), weight_box.double()
+        bias_box = None if bias_box is None else bias_box.double()
+    return x, mix(select, weight_box), None if bias_box is None else mix(select, bias_box)
 
 
 def conv2d(
@@ -27,10 +37,7 @@ def conv2d(
 ) -> torch.Tensor:
     """Per-sample loop of ``F.conv2d`` with mixed weights; ``upcast`` computes in float64."""
     dtype = x.dtype
-    if upcast:
-        x, select, weight_box, bias_box = _upcast(x, select, weight_box, bias_box)
-    weights = mix(select, weight_box)
-    biases = None if bias_box is None else mix(select, bias_box)
+    x, weights, biases = _per_sample(x, select, weight_box, bias_box, upcast)
     top, bottom, left, right = spec.pad
     outputs = []
     for b in range(x.shape[0]):
@@ -58,10 +65,7 @@ def conv_transpose2d(
 ) -> torch.Tensor:
     """Per-sample loop of ``F.conv_transpose2d`` with mixed weights."""
     dtype = x.dtype
-    if upcast:
-        x, select, weight_box, bias_box = _upcast(x, select, weight_box, bias_box)
-    weights = mix(select, weight_box)
-    biases = None if bias_box is None else mix(select, bias_box)
+    x, weights, biases = _per_sample(x, select, weight_box, bias_box, upcast)
     outputs = [
         F.conv_transpose2d(
             x[b : b + 1],
@@ -87,10 +91,7 @@ def linear(
 ) -> torch.Tensor:
     """Per-sample loop of ``F.linear`` with mixed weights."""
     dtype = x.dtype
-    if upcast:
-        x, select, weight_box, bias_box = _upcast(x, select, weight_box, bias_box)
-    weights = mix(select, weight_box)
-    biases = None if bias_box is None else mix(select, bias_box)
+    x, weights, biases = _per_sample(x, select, weight_box, bias_box, upcast)
     outputs = [
         F.linear(x[b], weights[b], None if biases is None else biases[b]) for b in range(x.shape[0])
     ]
