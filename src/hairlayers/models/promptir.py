@@ -24,8 +24,7 @@ from .padding import pad_to_multiple
 from .prompt import PromptBlock
 from .restormer import (
     RESTORMER_PRESETS,
-    Downsample,
-    OverlapPatchEmbed,
+    RestormerEncoder,
     Upsample,
     _check_image,
     _check_layer_norm,
@@ -43,7 +42,7 @@ __all__ = [
 ]
 
 
-class PromptIR(nn.Module):
+class PromptIR(RestormerEncoder):
     """The PromptIR network; prefer the :func:`promptir` builder, which knows the presets.
 
     Args:
@@ -102,13 +101,7 @@ class PromptIR(nn.Module):
             layer_norm=layer_norm,
         )
 
-        self.patch_embed = OverlapPatchEmbed(in_channels, dim)
-        self.encoder_level1 = _level(c1, num_blocks[0], heads[0], *args)
-        self.down1_2 = Downsample(c1)
-        self.encoder_level2 = _level(c2, num_blocks[1], heads[1], *args)
-        self.down2_3 = Downsample(c2)
-        self.encoder_level3 = _level(c3, num_blocks[2], heads[2], *args)
-        self.down3_4 = Downsample(c3)
+        self._build_encoder(in_channels, dim, num_blocks, heads, *args)
         self.latent = _level(c4, num_blocks[3], heads[3], *args)
         self.prompt_latent = PromptBlock(
             c4, prompt_dims[0], prompt_size=prompt_sizes[0], out_channels=c3, **prompt_args
@@ -130,10 +123,8 @@ class PromptIR(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         _check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
-        enc1 = self.encoder_level1(self.patch_embed(x))
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        latent = self.prompt_latent(self.latent(self.down3_4(enc3)))
+        _, enc1, enc2, enc3, split = self._encode(x)
+        latent = self.prompt_latent(self.latent(split))
 
         dec3 = self.reduce_chan_level3(torch.cat([self.up4_3(latent), enc3], 1))
         dec3 = self.prompt_dec3(self.decoder_level3(dec3))

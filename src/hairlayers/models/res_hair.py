@@ -32,9 +32,7 @@ from ._registry import register_model
 from .hair_classifier import HairResNetClassifier
 from .padding import pad_to_multiple
 from .restormer import (
-    OverlapPatchEmbed,
-    Downsample,
-    TransformerBlock,
+    RestormerEncoder,
     Upsample,
     _check_image,
     _check_layer_norm,
@@ -95,7 +93,7 @@ class HyperLevel(nn.Module):
         return x
 
 
-class ResHAIR(nn.Module):
+class ResHAIR(RestormerEncoder):
     """Res-HAIR; prefer the :func:`res_hair` builder, which knows the variants and presets.
 
     Args:
@@ -150,13 +148,7 @@ class ResHAIR(nn.Module):
         hyper = dict(giv_dim=self.giv_dim, hsn_hidden=hsn_hidden, **common)
         static = (ffn_expansion_factor, bias, layer_norm)
 
-        self.patch_embed = OverlapPatchEmbed(in_channels, dim)
-        self.encoder_level1 = _level(c1, num_blocks[0], heads[0], *static)
-        self.down1_2 = Downsample(c1)
-        self.encoder_level2 = _level(c2, num_blocks[1], heads[1], *static)
-        self.down2_3 = Downsample(c2)
-        self.encoder_level3 = _level(c3, num_blocks[2], heads[2], *static)
-        self.down3_4 = Downsample(c3)
+        self._build_encoder(in_channels, dim, num_blocks, heads, *static)
         if isinstance(classifier, nn.Module):
             self.classifier = classifier
         elif classifier == "giv":
@@ -183,22 +175,16 @@ class ResHAIR(nn.Module):
             self.refinement = HyperLevel(c2, num_refinement_blocks, heads[0], num_kernels=refinement_kernels, **hyper)
         self.output = nn.Conv2d(c2, in_channels, kernel_size=3, padding=1, bias=bias)
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        enc1 = self.encoder_level1(self.patch_embed(x))
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        return enc1, enc2, enc3, self.down3_4(enc3)
-
     def giv(self, image: torch.Tensor) -> torch.Tensor:
         """The GIV ``(B, giv_dim)`` of a batch: runs the encoder and the classifier only."""
         _check_image(image, self.in_channels)
         x, _ = pad_to_multiple(image, self.size_multiple)
-        return self.classifier(self._encode(x)[3])
+        return self.classifier(self._encode(x)[4])
 
     def forward(self, image: torch.Tensor, giv: torch.Tensor | None = None) -> torch.Tensor:
         _check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
-        enc1, enc2, enc3, split = self._encode(x)
+        _, enc1, enc2, enc3, split = self._encode(x)
         if giv is None:
             giv = self.classifier(split)
         latent = self.latent(split, giv)

@@ -31,6 +31,7 @@ __all__ = [
     "Downsample",
     "Upsample",
     "Restormer",
+    "RestormerEncoder",
     "restormer",
     "RESTORMER_PRESETS",
 ]
@@ -308,7 +309,35 @@ def _check_image(x: torch.Tensor, in_channels: int) -> None:
         )
 
 
-class Restormer(nn.Module):
+class RestormerEncoder(nn.Module):
+    """The encoder half that Restormer, PromptIR and Res-HAIR share (the authors' names).
+
+    Subclasses call :meth:`_build_encoder` in ``__init__`` and :meth:`_encode` in ``forward``.
+    """
+
+    def _build_encoder(
+        self, in_channels: int, dim: int, num_blocks: Sequence[int], heads: Sequence[int],
+        ffn_expansion_factor: float, bias: bool, layer_norm: str,
+    ) -> None:
+        args = (ffn_expansion_factor, bias, layer_norm)
+        self.patch_embed = OverlapPatchEmbed(in_channels, dim)
+        self.encoder_level1 = _level(dim, num_blocks[0], heads[0], *args)
+        self.down1_2 = Downsample(dim)
+        self.encoder_level2 = _level(2 * dim, num_blocks[1], heads[1], *args)
+        self.down2_3 = Downsample(2 * dim)
+        self.encoder_level3 = _level(4 * dim, num_blocks[2], heads[2], *args)
+        self.down3_4 = Downsample(4 * dim)
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(embedding, enc1, enc2, enc3, level-4 input)`` of a padded image batch."""
+        embedded = self.patch_embed(x)
+        enc1 = self.encoder_level1(embedded)
+        enc2 = self.encoder_level2(self.down1_2(enc1))
+        enc3 = self.encoder_level3(self.down2_3(enc2))
+        return embedded, enc1, enc2, enc3, self.down3_4(enc3)
+
+
+class Restormer(RestormerEncoder):
     """The Restormer network; prefer the :func:`restormer` builder, which knows the presets.
 
     Args:
@@ -363,13 +392,7 @@ class Restormer(nn.Module):
         c1, c2, c3, c4 = dim, dim * 2, dim * 4, dim * 8
         args = (ffn_expansion_factor, bias, layer_norm)
 
-        self.patch_embed = OverlapPatchEmbed(in_channels, dim)
-        self.encoder_level1 = _level(c1, num_blocks[0], heads[0], *args)
-        self.down1_2 = Downsample(c1)
-        self.encoder_level2 = _level(c2, num_blocks[1], heads[1], *args)
-        self.down2_3 = Downsample(c2)
-        self.encoder_level3 = _level(c3, num_blocks[2], heads[2], *args)
-        self.down3_4 = Downsample(c3)
+        self._build_encoder(in_channels, dim, num_blocks, heads, *args)
         self.latent = _level(c4, num_blocks[3], heads[3], *args)
 
         self.up4_3 = Upsample(c4)
@@ -389,11 +412,8 @@ class Restormer(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         _check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
-        embedded = self.patch_embed(x)
-        enc1 = self.encoder_level1(embedded)
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        latent = self.latent(self.down3_4(enc3))
+        embedded, enc1, enc2, enc3, split = self._encode(x)
+        latent = self.latent(split)
 
         dec3 = self.reduce_chan_level3(torch.cat([self.up4_3(latent), enc3], 1))
         dec3 = self.decoder_level3(dec3)
