@@ -358,3 +358,13 @@ def test_broken_torchvision_is_not_used(monkeypatch, fresh_detection, op, reason
     torch.testing.assert_close(
         deform_conv2d(x, offset, w, padding=1), _pure(x, offset, w, None, 1, 1, 1, None)
     )
+
+
+def test_runs_under_autocast() -> None:
+    """float32 weights with a bfloat16 autocast region, as AirNet's layers meet them in AMP training."""
+    layer = ModulatedDeformConv2d(4, 6, 3, padding=1)
+    x, offset, mask = torch.randn(2, 4, 8, 8), torch.randn(2, 18, 8, 8), torch.rand(2, 9, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x, offset, mask)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), layer(x, offset, mask), atol=0.15, rtol=0.05)

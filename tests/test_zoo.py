@@ -40,3 +40,17 @@ def test_batch_independence(name: str) -> None:
     x = torch.rand(3, 3, 40, 48)
     with torch.no_grad():
         torch.testing.assert_close(model(x)[:1], model(x[:1]), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_one_training_step_under_autocast(name: str) -> None:
+    """AMP: float32 parameters, bfloat16 autocast; the loss is the trainer's (AirNet: its own)."""
+    from hairlayers.train import loss_of
+
+    model = create_model(name, preset="tiny")
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = loss_of(model, x, y)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is None or p.grad.dtype == torch.float32 for p in model.parameters())

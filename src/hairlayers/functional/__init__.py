@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from .._amp import autocast_inputs
 from . import reference
 from ._spec import IntOr2, Padding, conv_spec, conv_transpose_spec, check_linear, mix
 from .backends import Backend, Call, choose, list_backends, register_backend, unregister_backend
@@ -25,22 +26,6 @@ __all__ = [
     "Backend",
     "reference",
 ]
-
-
-def _autocast(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
-    """Under ``torch.autocast``, cast floating inputs to the autocast dtype, as ``F.conv2d`` does.
-
-    Without this, an autocast region hands a mixed op a float16 activation and float32 experts.
-    """
-    first = tensors[0]
-    device_type = first.device.type if isinstance(first, torch.Tensor) else "cpu"
-    if not torch.is_autocast_enabled(device_type):
-        return list(tensors)
-    dtype = torch.get_autocast_dtype(device_type)
-    return [
-        t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != torch.float64 else t
-        for t in tensors
-    ]
 
 
 def _keep_format(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +67,7 @@ def mixed_conv2d(
         >>> mixed_conv2d(x, select, box, padding="same").shape
         torch.Size([2, 6, 8, 8])
     """
-    x, select, weight_box, bias_box = _autocast(x, select, weight_box, bias_box)
+    x, select, weight_box, bias_box = autocast_inputs(x, select, weight_box, bias_box)
     spec = conv_spec(x, select, weight_box, bias_box, stride, padding, dilation, groups)
     if x.shape[0] == 0:  # an empty batch is legal, as for nn.Conv2d
         return x.new_zeros(0, weight_box.shape[1], *spec.output_size(*x.shape[2:]))
@@ -115,7 +100,7 @@ def mixed_conv_transpose2d(
         >>> mixed_conv_transpose2d(x, torch.full((2, 3), 1 / 3), box, stride=2).shape
         torch.Size([2, 2, 16, 16])
     """
-    x, select, weight_box, bias_box = _autocast(x, select, weight_box, bias_box)
+    x, select, weight_box, bias_box = autocast_inputs(x, select, weight_box, bias_box)
     spec = conv_transpose_spec(
         x, select, weight_box, bias_box, stride, padding, output_padding, dilation, groups
     )
@@ -148,7 +133,7 @@ def mixed_linear(
         >>> mixed_linear(x, torch.full((2, 4), 0.25), box).shape
         torch.Size([2, 10, 16])
     """
-    x, select, weight_box, bias_box = _autocast(x, select, weight_box, bias_box)
+    x, select, weight_box, bias_box = autocast_inputs(x, select, weight_box, bias_box)
     check_linear(x, select, weight_box, bias_box)
     if x.shape[0] == 0:
         return x.new_zeros(*x.shape[:-1], weight_box.shape[1])

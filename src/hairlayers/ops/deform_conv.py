@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import BackendUnavailableError, HairError
+from .._amp import autocast_inputs
 from ..functional._spec import IntOr2, pair
 
 __all__ = ["deform_conv2d", "ModulatedDeformConv2d", "torchvision_unavailable", "DEFAULT_MAX_ELEMENTS"]
@@ -373,6 +374,7 @@ def deform_conv2d(
         ...                torch.nn.functional.conv2d(x, w, padding=1), atol=1e-5)
         True
     """
+    input, offset, weight, bias, mask = autocast_inputs(input, offset, weight, bias, mask)
     spec = _spec(input, offset, weight, bias, stride, padding, dilation, mask)
     if backend not in _BACKENDS:
         raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")

@@ -17,7 +17,7 @@ from .evaluate import evaluate, format_results, save_results
 from .rng import get_rng_state, seed_everything, set_rng_state
 from .sampler import EpochBatches
 from .schedule import decay_start, make_scheduler, paper_lr
-from .trainer import TrainConfig, TrainResult, config_from_dict, resolve_device, train
+from .trainer import TrainConfig, TrainResult, config_from_dict, loss_of, resolve_device, train
 
 __all__ = [
     "DistInfo",
@@ -33,6 +33,7 @@ __all__ = [
     "init_distributed",
     "latest_checkpoint",
     "load_checkpoint",
+    "loss_of",
     "make_scheduler",
     "paper_lr",
     "resolve_device",

@@ -165,16 +165,24 @@ class _LossModule(nn.Module):
         self.model = model
 
     def forward(self, degraded: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
-        custom = getattr(self.model, "training_loss", None)
-        if callable(custom):
-            return _hook_result(custom(degraded, clean), type(self.model).__name__)
-        restored = self.model(degraded)
-        if restored.shape != clean.shape:
-            raise HairError(
-                f"{type(self.model).__name__} returned shape {tuple(restored.shape)} for a target of"
-                f" shape {tuple(clean.shape)}"
-            )
-        return F.l1_loss(restored.float(), clean.float()), {}
+        return loss_of(self.model, degraded, clean)
+
+
+def loss_of(model: nn.Module, degraded: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The training loss of one batch: the model's ``training_loss`` hook if it has one, else L1.
+
+    Returns ``(loss, logs)``: a scalar to minimise and a dict of scalar parts to log.
+    """
+    custom = getattr(model, "training_loss", None)
+    if callable(custom):
+        return _hook_result(custom(degraded, clean), type(model).__name__)
+    restored = model(degraded)
+    if restored.shape != clean.shape:
+        raise HairError(
+            f"{type(model).__name__} returned shape {tuple(restored.shape)} for a target of"
+            f" shape {tuple(clean.shape)}"
+        )
+    return F.l1_loss(restored.float(), clean.float()), {}
 
 
 def _hook_result(out: Any, model_name: str) -> tuple[torch.Tensor, dict[str, Any]]:

@@ -1,0 +1,22 @@
+"""Autocast support for ops that take their weights as arguments."""
+
+from __future__ import annotations
+
+import torch
+
+
+def autocast_inputs(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+    """Under ``torch.autocast``, cast floating inputs to the autocast dtype, as ``F.conv2d`` does.
+
+    Without this, an autocast region hands an op a float16 activation and float32 weights. float64
+    tensors and non-tensors pass through unchanged.
+    """
+    first = tensors[0]
+    device_type = first.device.type if isinstance(first, torch.Tensor) else "cpu"
+    if not torch.is_autocast_enabled(device_type):
+        return list(tensors)
+    dtype = torch.get_autocast_dtype(device_type)
+    return [
+        t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != torch.float64 else t
+        for t in tensors
+    ]
