@@ -9,11 +9,13 @@
   ``k`` of Restormer's seven (``hairify(split=k)``: ``1+6`` … ``6+1``), trained and tested on
   denoising σ25.
 
-Every variant starts from the same Restormer initialisation (same seed), gets the same number of
-steps, batch and patch size and the paper's recipe (L1, AdamW, lr 2e-4 then 2e-5 for the last
-1/16). The hyper layers are made with ``blocks_only=True`` (only the convolutions inside
-Restormer blocks are generated, as in Res-HAIR) and ``init="copy+noise"`` (experts start at the
-baseline's weights, slightly perturbed so the selecting nets get a gradient from step 0).
+Every variant is built from the same seeded Restormer, gets the same number of steps, batch and
+patch size and the paper's recipe (L1, AdamW, lr 2e-4 then 2e-5 for the last 1/16). The hyper
+layers are made with ``blocks_only=True`` (only the convolutions inside Restormer blocks are
+generated, as in Res-HAIR) and, by default, ``init="fresh"``: every expert initialised on its own,
+as when the paper trains each variant from scratch. ``--init copy+noise`` starts every expert at
+the baseline's weights instead (the same function at step 0) — but then the experts stay nearly
+equal and a short run of the hyper variants is the baseline's, to the hundredth of a dB.
 
     python examples/ablations.py                     # mini: tiny Restormer, 100 steps per variant, ~20 min on 2 idle cores
     python examples/ablations.py --tables 4 --tasks all --seeds 3
@@ -94,6 +96,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="Table 4's training and test tasks: deraining only (the paper's column) or all five")
     p.add_argument("--splits", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6], help="Table 5's split stages k (1..6)")
     p.add_argument("--num-kernels", type=int, default=5, help="N of every weight box")
+    p.add_argument("--init", choices=("fresh", "copy+noise", "copy"), default="fresh",
+                   help="hairify's expert initialisation (fresh: each expert on its own, boxes shared per level)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per variant; mean ± std reported")
     p.add_argument("--steps", type=int, default=None, help="steps per variant (the preset's by default; overrides epochs)")
     p.add_argument("--data-root", type=Path, default=None, help="real data in the PromptIR layout")
@@ -135,7 +139,7 @@ def plan_variants(args: argparse.Namespace) -> list[Variant]:
     return rows
 
 
-def build(variant: Variant, preset: Preset, patch: int, num_kernels: int, seed: int) -> torch.nn.Module:
+def build(variant: Variant, preset: Preset, patch: int, num_kernels: int, seed: int, init: str = "fresh") -> torch.nn.Module:
     """The variant's model, from the Restormer that ``seed`` initialises (the same for every row)."""
     import hairlayers
     from hairlayers.models import create_model
@@ -147,7 +151,7 @@ def build(variant: Variant, preset: Preset, patch: int, num_kernels: int, seed: 
         return base
     example = torch.rand(2, 3, patch, patch, generator=torch.Generator().manual_seed(seed))
     return hairlayers.hairify(base, split=variant.split, example_input=example, mode=variant.mode,
-                              num_kernels=num_kernels, init="copy+noise", blocks_only=True, inplace=True)
+                              num_kernels=num_kernels, init=init, blocks_only=True, inplace=True)
 
 
 def table_data(table: int, args: argparse.Namespace, preset: Preset, patch: int, length: int, seed: int) -> tuple[Any, dict[str, Any]]:
@@ -303,8 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan: dict[str, Any] = {}
     if args.preset == "mini":
         # two builds to time a plain and a hyper step; the other hyper rows cost about as much as (d)
-        plain = step_seconds(build(Variant(4, "(a)", None), preset, patch, args.num_kernels, 0), batch, patch, device)
-        hyper = step_seconds(build(Variant(4, "(d)", "hyper"), preset, patch, args.num_kernels, 0), batch, patch, device)
+        plain = step_seconds(build(Variant(4, "(a)", None), preset, patch, args.num_kernels, 0, args.init), batch, patch, device)
+        hyper = step_seconds(build(Variant(4, "(d)", "hyper"), preset, patch, args.num_kernels, 0, args.init), batch, patch, device)
         estimate = args.seeds * sum(steps * (plain if v.mode in (None, "embed") else hyper) + 15 for v in variants)
         print(f"plan: {len(variants)} variants × {args.seeds} seed(s) × {steps} steps; a step took {plain:.2f} s (plain)"
               f" / {hyper:.2f} s (hyper) just now → ≈ {estimate / 60:.0f} min with building and evaluation"
@@ -317,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "measured_label": f"measured, {'real data' if real else 'built-in synthetic benchmark'}, {size} size{preset.note}",
         "data": str(args.data_root) if real else "builtin", "model_preset": preset.model_preset, "steps": steps,
         "epochs": epochs, "batch_size": batch, "patch_size": patch, "lr": 2e-4, "final_lr": 2e-5,
-        "num_kernels": args.num_kernels, "seeds": args.seeds, "hairify": {"blocks_only": True, "init": "copy+noise"},
+        "num_kernels": args.num_kernels, "seeds": args.seeds, "hairify": {"blocks_only": True, "init": args.init},
     }
     print("settings:", ", ".join(f"{k}={v}" for k, v in settings.items() if k != "measured_label"))
 
@@ -331,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if str(table) not in inputs:
                 inputs[str(table)] = evaluate(torch.nn.Identity(), test_sets)["average"]
             for v in (v for v in variants if v.table == table):
-                model = build(v, preset, patch, args.num_kernels, seed)
+                model = build(v, preset, patch, args.num_kernels, seed, args.init)
                 params[(table, v.name)] = count_params(model)
                 print(f"\n[Table {table}] {v.name} seed {seed}: {params[(table, v.name)]:,} parameters", flush=True)
                 config = TrainConfig(steps=steps, epochs=epochs, batch_size=batch, lr=2e-4, final_lr=2e-5, seed=seed,
