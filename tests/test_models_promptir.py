@@ -337,3 +337,35 @@ def test_promptify_errors() -> None:
     with pytest.raises(HairError):
         promptify(net, ["mid", "nope"], x)
     assert net.state_dict().keys() == before.keys()  # nothing changed on failure
+
+
+def test_promptify_finds_promptirs_places_like_hairify_finds_its_split() -> None:
+    from hairlayers.models.prompt import PromptedModule, promptify
+    from hairlayers.models.restormer import restormer
+
+    net = restormer(preset="tiny")
+    x = torch.rand(2, 3, 32, 32)
+    promptify(net, example_input=x, prompt_dim=8, num_heads=1)
+    wrapped = [n for n, m in net.named_modules() if isinstance(m, PromptedModule)]
+    assert wrapped == ["latent", "decoder_level3", "decoder_level2"]  # PromptIR's three blocks
+    assert net(torch.rand(1, 3, 37, 45)).shape == (1, 3, 37, 45)
+
+
+def test_promptify_on_a_unet_prompts_each_decoder_stage_but_the_last() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _tiny_models import TinyUNet
+
+    from hairlayers import HairError
+    from hairlayers.models.prompt import PromptedModule, promptify
+
+    net = TinyUNet()
+    x = torch.rand(2, 3, 32, 32)
+    before = net(x).shape
+    promptify(net, example_input=x, prompt_dim=4, num_heads=1)
+    wrapped = [n for n, m in net.named_modules() if isinstance(m, PromptedModule)]
+    assert len(wrapped) >= 1 and net(x).shape == before
+    with pytest.raises(HairError, match="split must be 'mid' or an int stage"):
+        promptify(TinyUNet(), example_input=x, split="nowhere")

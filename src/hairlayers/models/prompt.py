@@ -178,9 +178,10 @@ _POINT_OPTIONS = {"prompt_dim", "prompt_len", "prompt_size", "num_heads", "ffn_e
 
 def promptify(
     model: nn.Module,
-    points: Sequence[str] | Mapping[str, Mapping[str, Any]],
-    example_input: Any,
+    points: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+    example_input: Any = None,
     *,
+    split: str | int = "mid",
     prompt_dim: int | None = None,
     prompt_len: int = 5,
     prompt_size: int | None = None,
@@ -201,10 +202,14 @@ def promptify(
         model: any network whose point modules return one ``(B, C, H, W)`` tensor.
         points: module names (as in ``model.named_modules()``), or a mapping from module name to
             per-point overrides of the keyword arguments below (e.g.
-            ``{"latent": {"prompt_dim": 320}}``).
+            ``{"latent": {"prompt_dim": 320}}``). ``None``: found automatically, like hairify's
+            split — the end of every decoder stage but the last after ``split`` (on Restormer:
+            ``latent``, ``decoder_level3``, ``decoder_level2``, PromptIR's places).
         example_input: what ``model(example_input)`` accepts (a tensor, or a tuple of
             positional arguments). Use the training patch size: it sets the default
-            ``prompt_size``.
+            ``prompt_size``. ``None``: a random ``(2, C, 64, 64)`` batch.
+        split: with ``points=None``: ``"mid"`` (the lowest resolution, as for
+            :func:`hairlayers.hairify`) or an int stage.
         prompt_dim: prompt channels; default: the point's channel count.
         prompt_len: learned prompts per block.
         prompt_size: prompt spatial size; default: ``max(H, W)`` of the point's feature on the
@@ -231,6 +236,18 @@ def promptify(
         >>> net(torch.rand(2, 3, 20, 20)).shape
         torch.Size([2, 3, 20, 20])
     """
+    from ..transform.split import upsampling_feeds
+    from ..transform.trace import as_args, default_example_input, record
+
+    if example_input is None:
+        example_input = default_example_input(model)
+    if points is None:
+        was_training = model.training
+        try:
+            with torch.no_grad():
+                points = upsampling_feeds(record(model.eval(), as_args(example_input)), split)
+        finally:
+            model.train(was_training)
     if isinstance(points, str):
         raise TypeError(f"points must be a list of module names or a mapping, got the str {points!r}")
     overrides: dict[str, dict[str, Any]] = (

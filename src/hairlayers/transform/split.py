@@ -287,3 +287,40 @@ def find_split(trace: Trace, split: object) -> tuple[SplitPoint, Stages]:
         )
     index = next(i for i, c in enumerate(trace.calls) if c.name == name)
     return _make(trace, name, side, index, f"named by the caller ({side} of {name!r})"), path
+
+
+def upsampling_feeds(trace: Trace, split: object = "mid") -> list[str]:
+    """Modules whose outputs enter each resolution increase after the split, in order.
+
+    These are where PromptIR puts its prompt blocks (after Restormer's ``latent``,
+    ``decoder_level3`` and ``decoder_level2``): the end of every decoder stage but the last.
+    ``split`` is ``"mid"`` or an int stage as for :func:`find_split`.
+    """
+    path = stages(trace)
+    if path.lowest < 0:
+        raise HairError("no spatial downsampling found: the model has no decoder half to prompt")
+    if split == "mid":
+        first = path.lowest + 1
+    elif isinstance(split, int) and not isinstance(split, bool) and 1 <= split < len(path.sizes):
+        first = max(split, path.lowest + 1)
+    else:
+        raise HairError(f"split must be 'mid' or an int stage in 1..{len(path.sizes) - 1}, got {split!r}")
+    names: list[str] = []
+    for k in range(first, len(path.boundaries)):
+        before, leaf = path.sizes[k], trace.calls[path.boundaries[k].call]
+        # The outermost module around the size change that reads the previous stage's map ...
+        changers = [
+            c for c in trace.calls
+            if _ancestors_or_self(c.name, leaf.name) and c.order <= leaf.order and c.end >= leaf.end
+            and c.arg0 and c.inp is not None and tuple(c.inp.shape[-2:]) == before
+        ]
+        if not changers:
+            continue
+        changer = min(changers, key=lambda c: len(c.name))
+        # ... and the outermost module that produced that map, run once.
+        producers = [c for c in trace.calls if c.name and c.out == changer.inp and trace.counts.get(c.name) == 1]
+        if producers:
+            names.append(min(producers, key=lambda c: len(c.name)).name)
+    if not names:
+        raise HairError(f"found no resolution increase after the split ({path.text()})")
+    return names
