@@ -444,3 +444,14 @@ def test_zoo_models_split_at_the_latent_and_keep_their_function(name: str) -> No
     assert {b.name for b in hair.plan.blocks} >= {"latent.0", "decoder_level1.0", "output"}
     with torch.no_grad():
         torch.testing.assert_close(hair(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_that_differ_only_in_a_parameterless_setting_share_a_box() -> None:
+    """Dropout / drop-path rates vary per block in many transformers; the weights can still be shared."""
+    from hairlayers.transform.blocks import signature
+
+    a = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.Dropout(0.1))
+    b = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.Dropout(0.3))
+    c = nn.Sequential(nn.Conv2d(4, 4, 3, padding=2, dilation=2), nn.Dropout(0.1))
+    assert signature(a) == signature(b)
+    assert signature(a) != signature(c)  # a parametrised layer's settings still count

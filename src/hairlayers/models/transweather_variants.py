@@ -303,31 +303,22 @@ def transweather_hair(
     classifier = GIVClassifier(dims[3], giv_dim, width=width).to(param.device, param.dtype)
     example = torch.rand(1, base.in_channels, base.min_size, base.min_size, device=param.device, dtype=param.dtype)
 
-    # hairify shares a box between blocks of identical structure, settings included; the decoder
-    # blocks differ only in their stochastic-depth rate, which has no bearing on their weights.
-    # Equalise the rates while hairify compares the blocks, then put them back.
-    drop_paths = [block.drop_path for block in base.Tdec.block1]
-    rates = [dp.p for dp in drop_paths]
-    for dp in drop_paths:
-        dp.p = 0.0
-    try:
-        hair = hairify(
-            base,
-            split=TRANSWEATHER_HAIR_SPLIT,
-            example_input=example,
-            num_kernels=num_kernels,
-            giv_dim=giv_dim,
-            classifier=classifier,
-            include="Tdec.block1",
-            block_types=(Block,),
-            share_boxes=True,
-            init="fresh",
-            inplace=True,
-            hsn_hidden=hsn_hidden,
-        )
-    finally:
-        for dp, rate in zip(drop_paths, rates):
-            dp.p = rate
+    # The decoder blocks differ only in their stochastic-depth rate, which hairify's block
+    # comparison ignores (it has no bearing on the weights): they share one box.
+    hair = hairify(
+        base,
+        split=TRANSWEATHER_HAIR_SPLIT,
+        example_input=example,
+        num_kernels=num_kernels,
+        giv_dim=giv_dim,
+        classifier=classifier,
+        include="Tdec.block1",
+        block_types=(Block,),
+        share_boxes=True,
+        init="fresh",
+        inplace=True,
+        hsn_hidden=hsn_hidden,
+    )
     hair.registry_name = "transweather_hair"  # lets load_pretrained find this entry
     return hair
 

@@ -30,11 +30,16 @@ _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 def signature(module: nn.Module) -> tuple:
-    """A hashable description of a module's structure: equal for interchangeable blocks."""
+    """A hashable description of a module's structure: equal for interchangeable blocks.
+
+    Settings count only for modules that hold parameters (a convolution's stride, a norm's eps):
+    a stochastic-depth or dropout rate that differs from block to block does not change which
+    weights the blocks can share.
+    """
     parts = []
     for rel, sub in module.named_modules():
         params = tuple((n, tuple(p.shape)) for n, p in sub.named_parameters(recurse=False))
-        parts.append((rel, type(sub).__qualname__, params, sub.extra_repr()))
+        parts.append((rel, type(sub).__qualname__, params, sub.extra_repr() if params else ""))
     return tuple(parts)
 
 
