@@ -209,25 +209,12 @@ class HyperDeformConv2d(HyperLayer):
         self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
     ) -> ModulatedDeformConv2d:
         """A plain :class:`~hairlayers.ops.ModulatedDeformConv2d` equal to this layer for one image."""
-        given = giv if giv is not None else select
-        if given is None:
-            raise HairError("to_static needs the GIV (or selecting vector) of one image")
-        given = given.unsqueeze(0) if given.dim() == 1 else given
-        if given.shape[0] != 1:
-            raise HairError(f"to_static specialises for ONE image; got a batch of {given.shape[0]}")
-        with torch.no_grad():
-            row = self._resolve_select(given if giv is not None else None, given if select is not None else None)
-        row = row.to(self.weight_box.dtype)
         layer = ModulatedDeformConv2d(
             self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
             self.dilation, self.groups, self.bias_box is not None, max_elements=self.max_elements,
             backend=self.backend, device=self.weight_box.device, dtype=self.weight_box.dtype,
         )
-        with torch.no_grad():
-            layer.weight.copy_(mix(row, self.weight_box)[0])
-            if self.bias_box is not None:
-                layer.bias.copy_(mix(row, self.bias_box)[0])
-        return layer
+        return self._load_mixed(layer, giv, select)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
