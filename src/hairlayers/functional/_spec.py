@@ -19,6 +19,12 @@ Padding = Union[str, int, Sequence[int]]
 
 def pair(value: IntOr2, name: str) -> tuple[int, int]:
     """``3 -> (3, 3)``; ``(1, 2) -> (1, 2)``; anything else raises naming ``name``."""
+    # Fast exits for the common exact types: this runs several times per mixed-op call, and the
+    # ``Sequence`` check below is an ABC lookup (~1 µs).
+    if type(value) is int:
+        return (value, value)
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int or a pair of ints, got bool {value!r}")
     if isinstance(value, int):
@@ -271,6 +277,12 @@ def conv_transpose_spec(
     return spec
 
 
+def mix_flat(select: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+    """``Σ_i select[b, i] · box[i]`` with each sample's parameters flattened: ``(B, |box[0]|)``."""
+    flat = box.view(box.shape[0], -1) if box.is_contiguous() else box.reshape(box.shape[0], -1)
+    return torch.mm(select, flat)
+
+
 def mix(select: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
     """Per-sample parameters ``Σ_i select[b, i] · box[i]`` (eq. 4), shape ``(B, *box.shape[1:])``."""
-    return (select @ box.reshape(box.shape[0], -1)).reshape(select.shape[0], *box.shape[1:])
+    return mix_flat(select, box).view(select.shape[0], *box.shape[1:])

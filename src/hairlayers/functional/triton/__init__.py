@@ -10,6 +10,7 @@ Importing this package never imports Triton: :class:`TritonBackend` checks for i
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from types import ModuleType
@@ -48,6 +49,20 @@ def _load_ops() -> ModuleType:
     return _OPS
 
 
+@functools.cache
+def missing_requirement() -> str | None:
+    """Why Triton's kernels cannot load in this installation, or ``None``.
+
+    Cached: the package lookup costs ~45 µs and every mixed op asks; call
+    ``missing_requirement.cache_clear()`` after installing Triton into a running process.
+    """
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed (pip install hairlayers[triton])"
+    if not hasattr(torch.library, "custom_op"):
+        return f"needs torch>=2.4 for torch.library.custom_op, found {torch.__version__}"
+    return None
+
+
 def _sample_span(t: torch.Tensor) -> int:
     return sum((s - 1) * abs(st) for s, st in zip(t.shape[1:], t.stride()[1:]))
 
@@ -73,10 +88,9 @@ class TritonBackend(Backend):
 
     def unavailable(self) -> str | None:
         if _OPS is None:  # once the kernels are loaded, Triton and custom_op are known to be there
-            if importlib.util.find_spec("triton") is None:
-                return "Triton is not installed (pip install hairlayers[triton])"
-            if not hasattr(torch.library, "custom_op"):
-                return f"needs torch>=2.4 for torch.library.custom_op, found {torch.__version__}"
+            missing = missing_requirement()
+            if missing is not None:
+                return missing
         if not (_interpreting() or torch.cuda.is_available()):
             return "no CUDA device (set TRITON_INTERPRET=1 to run the kernels on CPU, slowly)"
         return None
