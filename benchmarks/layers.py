@@ -7,7 +7,8 @@ one round-robin:
 
 * ``static``: the best of a static ``nn.Conv2d`` on NCHW and on channels_last input (the layer a
   hyper layer replaces, in its own best layout);
-* ``hyper``: ``mixed_conv2d(..., backend="torch")`` on NCHW and on channels_last input;
+* ``hyper``: ``mixed_conv2d(..., backend="torch")`` on NCHW and on channels_last input, with the
+  backend's fixed rule or (``--autotune``) the formulation measured fastest for each case;
 * ``grouped``: the plain batch-folded grouped convolution (the official HAIR formulation) on NCHW
   input, its natural layout;
 * ``loop``: the per-sample reference loop (NCHW).
@@ -101,13 +102,17 @@ def check_close(name: str, got, want, rtol: float = 1e-4) -> None:
 
 
 def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[int], reps: int, check_grads: bool,
-             clock: str = "wall", target_s: float = 0.02):
-    """Self-check then time every formulation of one (level, layer, batch) for every N."""
+             clock: str = "wall", target_s: float = 0.02, tuned: bool = False):
+    """Self-check then time every formulation of one (level, layer, batch) for every N.
+
+    With ``tuned`` (autotuning switched on by the caller), each case of the hyper layers is tuned (forward, and
+    forward+backward) before anything is timed, and ``paths`` reports the choices as ``fwd/f+b``.
+    """
     import torch
 
-    from hairlayers.functional import mixed_conv2d, reference
+    from hairlayers.functional import autotune, mixed_conv2d, reference
     from hairlayers.functional._spec import conv_spec
-    from hairlayers.functional.torch_backend import conv2d_path
+    from hairlayers.functional.torch_backend import autotune_key, conv2d_path
 
     _, side = level
     pad = layer.kernel // 2
@@ -166,6 +171,11 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
                 if layout == "cl" and not out.is_contiguous(memory_format=CL):
                     raise SystemExit(f"hyper {layer.name}: channels_last input gave strides {out.stride()}")
             add(f"hyper_{layout}/{n}", hyper, layout, (select, box))
+            if tuned:
+                fb[f"hyper_{layout}/{n}"]()  # tune the training case now, not inside a timed sample
+                chosen = autotune.choices()
+                paths[layout] = "/".join(chosen[autotune_key(inputs[layout], box, None, spec, grad)]
+                                         for grad in (False, True))
         if n == box_sizes[len(box_sizes) // 2]:
             # The baselines hardly depend on N (only the tiny mix does): time them at the middle N.
             with torch.no_grad():
@@ -271,6 +281,9 @@ def main() -> None:
                         "(robust on a busy shared machine)")
     parser.add_argument("--sample-ms", type=float, default=20.0,
                         help="minimum length of one timed sample; short ops are repeated to reach it (default 20)")
+    parser.add_argument("--autotune", action="store_true",
+                        help="run the hyper layers with hairlayers.functional.autotune on (each case tuned "
+                        "before timing) instead of the fixed rule")
     parser.add_argument("--check-only", action="store_true",
                         help="only compare every mixed path with the float64 reference; time nothing")
     parser.add_argument("--no-glibc-tunables", action="store_true",
@@ -284,6 +297,9 @@ def main() -> None:
     CL = torch.channels_last
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    from hairlayers.functional import autotune
+
+    autotune.set_enabled(args.autotune)  # only the hyper layers consult it
 
     if args.quick:
         levels, batches, box_sizes, reps = LEVELS[1:3], [4], [7], args.reps or 5
@@ -299,7 +315,7 @@ def main() -> None:
     info = _timing.machine_info()
     print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
     print(f"mode={'quick' if args.quick else 'full'} reps={reps} levels={levels} B={batches} N={box_sizes} "
-          f"stat={args.stat} clock={args.clock}")
+          f"stat={args.stat} clock={args.clock} hyper paths={'autotuned' if args.autotune else 'fixed rule'}")
     print(f"times are {args.stat}s (ms); ratios: hy/st = best hyper layout / best static layout; N/N and CL/CL "
           "= same layout; grp = grouped (NCHW) / best static; loop = per-sample loop (NCHW) / best static")
     print(HEADER)
@@ -312,7 +328,7 @@ def main() -> None:
                 continue
             for batch in batches:
                 res, paths = run_case(level, layer, batch, box_sizes, reps, check_grads=True, clock=args.clock,
-                                       target_s=args.sample_ms / 1e3)
+                                       target_s=args.sample_ms / 1e3, tuned=args.autotune)
                 if args.check_only:
                     print(f"checked C={level[0]} {layer.name} B={batch} N={box_sizes}: paths "
                           f"nchw={paths['nchw']} cl={paths['cl']}", flush=True)
@@ -354,7 +370,8 @@ def main() -> None:
                           if slower else "hyper never slower than grouped (5% allowance)"))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "mode": "quick" if args.quick else "full", "reps": reps, "stat": args.stat, "clock": args.clock,
+            json.dump({"machine": info, "mode": "quick" if args.quick else "full", "reps": reps, "stat": args.stat,
+                       "clock": args.clock, "autotune": args.autotune,
                        "noise_median_spread": noise, "summary": s,
                        f"summary_{other_stat}": s_other, "rows": rows, f"rows_{other_stat}": other_rows}, f, indent=1)
         print(f"wrote {args.json}")

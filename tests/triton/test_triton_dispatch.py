@@ -74,13 +74,12 @@ def test_unavailable_without_triton(monkeypatch: pytest.MonkeyPatch) -> None:
     import hairlayers.functional.triton as triton_backend
 
     monkeypatch.setattr(triton_backend, "_OPS", None)  # as if the kernels were never loaded
-    triton_backend.missing_requirement.cache_clear()
+    monkeypatch.setattr(triton_backend, "_missing_requirement", triton_backend._UNCHECKED)
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real_find_spec(name, *a)
     )
     assert "not installed" in get_backend("triton").unavailable()
-    triton_backend.missing_requirement.cache_clear()  # forget the faked answer
 
 
 def test_importing_hairlayers_does_not_import_triton() -> None:

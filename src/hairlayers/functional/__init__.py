@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 
 from .._amp import autocast_inputs
-from . import reference
+from . import autotune, reference
 from ._spec import IntOr2, Padding, conv_spec, conv_transpose_spec, check_linear, mix
 from .backends import Backend, Call, choose, list_backends, register_backend, unregister_backend
-from .torch_backend import is_channels_last
+from .torch_backend import keep_format
 
 __all__ = [
     "mixed_conv2d",
@@ -25,13 +25,8 @@ __all__ = [
     "unregister_backend",
     "Backend",
     "reference",
+    "autotune",
 ]
-
-
-def _keep_format(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Give ``out`` the memory format of ``x`` (a no-op when it already has it)."""
-    fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
-    return out.contiguous(memory_format=fmt)
 
 
 def mixed_conv2d(
@@ -72,7 +67,7 @@ def mixed_conv2d(
     if x.shape[0] == 0:  # an empty batch is legal, as for nn.Conv2d
         return x.new_zeros(0, weight_box.shape[1], *spec.output_size(*x.shape[2:]))
     impl = choose(backend, Call("conv2d", x, spec))
-    return _keep_format(impl.conv2d(x, select, weight_box, bias_box, spec), x)
+    return keep_format(impl.conv2d(x, select, weight_box, bias_box, spec), x)
 
 
 def mixed_conv_transpose2d(
@@ -108,7 +103,7 @@ def mixed_conv_transpose2d(
         c_out = weight_box.shape[2] * spec.groups
         return x.new_zeros(0, c_out, *spec.output_size(*x.shape[2:]))
     impl = choose(backend, Call("conv_transpose2d", x, spec))
-    return _keep_format(impl.conv_transpose2d(x, select, weight_box, bias_box, spec), x)
+    return keep_format(impl.conv_transpose2d(x, select, weight_box, bias_box, spec), x)
 
 
 def mixed_linear(

@@ -27,9 +27,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import autotune
 from ._spec import ConvSpec, ConvTransposeSpec, mix, mix_flat
 
-__all__ = ["conv2d", "conv2d_path", "conv_transpose2d", "is_channels_last", "linear"]
+__all__ = [
+    "autotune_key", "conv2d", "conv2d_candidates", "conv2d_path", "conv_transpose2d", "is_channels_last", "keep_format", "linear",
+    "run_conv2d_path",
+]
 
 
 def is_channels_last(x: torch.Tensor) -> bool:
@@ -39,6 +43,12 @@ def is_channels_last(x: torch.Tensor) -> bool:
         and not x.is_contiguous()
         and x.is_contiguous(memory_format=torch.channels_last)
     )
+
+
+def keep_format(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Give ``out`` the memory format of ``x`` (a no-op when it already has it)."""
+    fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
+    return out.contiguous(memory_format=fmt)
 
 
 #: On channels_last input, a 1x1 layer that widens the channels at least this much runs faster as
@@ -81,6 +91,26 @@ def conv2d_path(x: torch.Tensor, spec: ConvSpec, out_channels: int) -> str:
     if channels_last and on_cpu:
         return "per_sample"
     return "grouped"
+
+
+def conv2d_candidates(x: torch.Tensor, spec: ConvSpec) -> list[str]:
+    """Every formulation that can compute this call (what autotuning chooses among).
+
+    ``"static"`` needs a batch of one; ``"pointwise"`` a 1x1 kernel without padding (and one
+    group on channels_last input); ``"per_sample"`` and ``"grouped"`` run anything.
+
+    Example:
+        >>> import torch
+        >>> from hairlayers.functional._spec import ConvSpec
+        >>> pointwise = ConvSpec((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), groups=1)
+        >>> conv2d_candidates(torch.randn(4, 8, 5, 5), pointwise)
+        ['pointwise', 'per_sample', 'grouped']
+        >>> conv2d_candidates(torch.randn(1, 8, 5, 5), pointwise)
+        ['pointwise', 'static']
+    """
+    pointwise = spec.kernel == (1, 1) and spec.pad == (0, 0, 0, 0)
+    names = ["pointwise"] if pointwise and (spec.groups == 1 or not is_channels_last(x)) else []
+    return names + (["static"] if x.shape[0] == 1 else ["per_sample", "grouped"])
 
 
 def _pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
@@ -169,18 +199,18 @@ def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
 _CONV2D_PATHS = {"pointwise": _pointwise, "static": _static, "per_sample": _per_sample, "grouped": _grouped}
 
 
-def conv2d(
+def run_conv2d_path(
+    path: str,
     x: torch.Tensor,
     select: torch.Tensor,
     weight_box: torch.Tensor,
     bias_box: torch.Tensor | None,
     spec: ConvSpec,
 ) -> torch.Tensor:
-    """:func:`hairlayers.functional.mixed_conv2d` on already-validated arguments.
+    """The mixed convolution computed by formulation ``path``, in the memory format of ``x``.
 
-    Returns the output in the memory format of ``x`` for NCHW and channels_last inputs.
+    ``path`` must be one of :func:`conv2d_candidates` for this call.
     """
-    path = conv2d_path(x, spec, weight_box.shape[1])
     # One matmul mixes the box; the view gives each path the weight shape it consumes, so that
     # small layers do not pay for extra view/index ops (~1 µs each) on every call.
     flat = mix_flat(select, weight_box)
@@ -195,7 +225,60 @@ def conv2d(
         bias = mix_flat(select, bias_box)
         if path == "static":
             bias = bias.view(-1)
-    return _CONV2D_PATHS[path](x, weight, bias, spec)
+    return keep_format(_CONV2D_PATHS[path](x, weight, bias, spec), x)
+
+
+def autotune_key(x, weight_box, bias_box, spec: ConvSpec, grad: bool) -> tuple:
+    """What identifies one case for :mod:`.autotune`: everything that can change the fastest path.
+
+    ``grad`` says whether the call builds an autograd graph (then forward + backward is timed).
+    """
+    return (
+        "conv2d", tuple(x.shape), x.stride(), tuple(weight_box.shape), bias_box is not None, spec,
+        x.dtype, x.device, grad,
+    )
+
+
+def _autotuned_path(x, select, weight_box, bias_box, spec: ConvSpec) -> str:
+    """The fastest candidate for this case, timed on its first call (see :mod:`.autotune`)."""
+    tensors = (x, select, weight_box, bias_box)
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    key = autotune_key(x, weight_box, bias_box, spec, grad)
+
+    def make_run(path: str):
+        if not grad:
+            def forward() -> torch.Tensor:
+                with torch.no_grad():
+                    return run_conv2d_path(path, x, select, weight_box, bias_box, spec)
+            return forward
+
+        def forward_backward() -> None:
+            with torch.enable_grad():  # on detached leaves: the caller's graph is not touched
+                leaves = [None if t is None else t.detach().requires_grad_(t.requires_grad) for t in tensors]
+                out = run_conv2d_path(path, *leaves, spec)
+                out.backward(torch.ones_like(out))
+        return forward_backward
+
+    return autotune.pick(key, conv2d_candidates(x, spec), make_run, x.device)
+
+
+def conv2d(
+    x: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None,
+    spec: ConvSpec,
+) -> torch.Tensor:
+    """:func:`hairlayers.functional.mixed_conv2d` on already-validated arguments.
+
+    The formulation is :func:`conv2d_path`'s rule, or with :mod:`autotuning <.autotune>` on the
+    candidate measured fastest for this case. The output has the memory format of ``x``.
+    """
+    if autotune.is_enabled() and not torch.compiler.is_compiling():
+        path = _autotuned_path(x, select, weight_box, bias_box, spec)
+    else:
+        path = conv2d_path(x, spec, weight_box.shape[1])
+    return run_conv2d_path(path, x, select, weight_box, bias_box, spec)
 
 
 def conv_transpose2d(

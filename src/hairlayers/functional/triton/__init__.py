@@ -10,7 +10,6 @@ Importing this package never imports Triton: :class:`TritonBackend` checks for i
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 from types import ModuleType
@@ -49,18 +48,26 @@ def _load_ops() -> ModuleType:
     return _OPS
 
 
-@functools.cache
+_UNCHECKED = object()
+_missing_requirement: object = _UNCHECKED
+
+
 def missing_requirement() -> str | None:
     """Why Triton's kernels cannot load in this installation, or ``None``.
 
-    Cached: the package lookup costs ~45 µs and every mixed op asks; call
-    ``missing_requirement.cache_clear()`` after installing Triton into a running process.
+    Checked once per process and kept in a module global (the package lookup costs ~45 µs, every
+    mixed op asks, and ``torch.compile`` traces a global read without complaint); set
+    ``_missing_requirement = _UNCHECKED`` to check again, e.g. after installing Triton.
     """
-    if importlib.util.find_spec("triton") is None:
-        return "Triton is not installed (pip install hairlayers[triton])"
-    if not hasattr(torch.library, "custom_op"):
-        return f"needs torch>=2.4 for torch.library.custom_op, found {torch.__version__}"
-    return None
+    global _missing_requirement
+    if _missing_requirement is _UNCHECKED:
+        if importlib.util.find_spec("triton") is None:
+            _missing_requirement = "Triton is not installed (pip install hairlayers[triton])"
+        elif not hasattr(torch.library, "custom_op"):
+            _missing_requirement = f"needs torch>=2.4 for torch.library.custom_op, found {torch.__version__}"
+        else:
+            _missing_requirement = None
+    return _missing_requirement  # type: ignore[return-value]
 
 
 def _sample_span(t: torch.Tensor) -> int:
