@@ -33,6 +33,11 @@ def info_text() -> str:
         status = "usable" if why is None else f"unavailable: {why}"
         lines.append(f"  {name:<10} {status}")
         lines.append(f"  {'':<10} {backend.description}")
+    from .functional import autotune
+
+    state = "on" if autotune.is_enabled() else "off (HAIRLAYERS_AUTOTUNE=1 turns it on)"
+    lines.append("")
+    lines.append(f"autotune   {state}: the torch backend times its formulations once per shape")
     return "\n".join(lines)
 
 
