@@ -1,0 +1,41 @@
+"""The CPU benchmark script runs end to end on a tiny subset (its numbers are not checked here:
+timings belong to benchmark runs, not tests; this only keeps the script from rotting)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "layers.py"
+TINY = ["--levels", "384", "--batches", "1,2", "--box-sizes", "3", "--layers", "proj"]
+
+
+def _run(*args: str) -> str:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARK), *TINY, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_check_only_compares_every_path_with_the_reference() -> None:
+    out = _run("--check-only")
+    assert "checked C=384 proj 1x1 C>C B=2 N=[3]: paths nchw=pointwise cl=pointwise" in out
+    assert "all mixed paths match the float64 reference" in out
+
+
+def test_autotuned_timing_run_reports_choices_and_the_summary(tmp_path: Path) -> None:
+    import json
+
+    out = _run("--reps", "1", "--sample-ms", "1", "--autotune", "--json", str(tmp_path / "r.json"))
+    assert "hyper paths=autotuned" in out
+    assert "forward: geomean hyper/static" in out and "forward+backward: geomean hyper/static" in out
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["autotune"] is True and len(record["rows"]) == 2
+    for row in record["rows"]:  # "forward choice/training choice" per layout
+        for layout in ("nchw", "cl"):
+            forward, training = row["paths"][layout].split("/")
+            assert {forward, training} <= {"pointwise", "static", "per_sample", "grouped"}
