@@ -197,3 +197,15 @@ def test_a_single_candidate_is_remembered_without_timing(monkeypatch):
     with autotune.enabled(), torch.no_grad():
         mixed_conv2d(x, select, box, bias, padding=1)
     assert timed == [] and list(autotune.choices().values()) == ["static"]
+
+
+def test_nothing_is_timed_while_a_cuda_graph_is_captured(monkeypatch):
+    """Timing synchronises the device, which a CUDA-graph capture forbids: the rule decides then."""
+    from hairlayers.functional import torch_backend
+
+    monkeypatch.setattr(torch_backend, "_capturing_cuda_graph", lambda x: True)
+    timed = _fake_clock(monkeypatch, [1.0, 2.0])
+    x, select, box, bias = _case(2, 4, 4, 3, 4, channels_last=False, dtype=torch.float32)
+    with autotune.enabled(), torch.no_grad():
+        mixed_conv2d(x, select, box, bias, padding=1, groups=4)
+    assert timed == [] and autotune.choices() == {}

@@ -10,7 +10,8 @@ later call of that case takes the fastest.
 What counts as one case: the shapes and strides of the input, the box and bias shapes, the
 geometry, dtype, device and whether gradients are being taken (then forward + backward is timed,
 on detached copies, so the caller's graph is untouched). The timing happens once per case and
-process; under ``torch.compile`` nothing is timed and the fixed rule decides.
+process; under ``torch.compile`` and while a CUDA graph is being captured nothing is timed and the
+fixed rule decides.
 
 Results of different formulations agree to rounding (about 1e-6 relative in float32), not bit for
 bit, so turning autotuning on can change the last digits, as ``cudnn.benchmark`` can.

@@ -262,6 +262,11 @@ def _autotuned_path(x, select, weight_box, bias_box, spec: ConvSpec) -> str:
     return autotune.pick(key, conv2d_candidates(x, spec), make_run, x.device)
 
 
+def _capturing_cuda_graph(x: torch.Tensor) -> bool:
+    """Whether a CUDA graph is being captured: timing (which synchronises) must not run then."""
+    return x.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+
+
 def conv2d(
     x: torch.Tensor,
     select: torch.Tensor,
@@ -272,9 +277,10 @@ def conv2d(
     """:func:`hairlayers.functional.mixed_conv2d` on already-validated arguments.
 
     The formulation is :func:`conv2d_path`'s rule, or with :mod:`autotuning <.autotune>` on the
-    candidate measured fastest for this case. The output has the memory format of ``x``.
+    candidate measured fastest for this case (the rule again under ``torch.compile`` and during
+    CUDA-graph capture). The output has the memory format of ``x``.
     """
-    if autotune.is_enabled() and not torch.compiler.is_compiling():
+    if autotune.is_enabled() and not torch.compiler.is_compiling() and not _capturing_cuda_graph(x):
         path = _autotuned_path(x, select, weight_box, bias_box, spec)
     else:
         path = conv2d_path(x, spec, weight_box.shape[1])
