@@ -20,6 +20,10 @@ cheapest was measured on CPU (``benchmarks/layers.py``, ``docs/performance.md``)
   whereas ``x[b:b+1]`` would materialise a full-size gradient per sample).
 * ``"grouped"`` -- everything else: one grouped convolution with the batch folded into the groups
   (``groups = B * groups``), the formulation of the official HAIR code.
+
+:func:`conv2d_path` is that fixed rule. With :mod:`autotuning <hairlayers.functional.autotune>`
+on, :func:`conv2d_candidates` lists every formulation that can run a call and the one measured
+fastest for the case is used instead.
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ from . import autotune
 from ._spec import ConvSpec, ConvTransposeSpec, mix, mix_flat
 
 __all__ = [
-    "autotune_key", "conv2d", "conv2d_candidates", "conv2d_path", "conv_transpose2d", "is_channels_last", "keep_format", "linear",
+    "autotune_key",
+    "conv2d",
+    "conv2d_candidates",
+    "conv2d_path",
+    "conv_transpose2d",
+    "is_channels_last",
+    "keep_format",
+    "linear",
     "run_conv2d_path",
 ]
 
