@@ -62,11 +62,23 @@ class ConvSpec:
         return self.kernel == (1, 1) and self.stride == (1, 1) and self.pad == (0, 0, 0, 0)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        top, bottom, left, right = self.pad
-        out_h = (height + top + bottom - dh * (kh - 1) - 1) // sh + 1
-        out_w = (width + left + right - dw * (kw - 1) - 1) // sw + 1
-        return out_h, out_w
+        return conv_output_size(height, width, self.kernel, self.stride, self.pad, self.dilation)
+
+
+def conv_output_size(
+    height: int,
+    width: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int]:
+    """Output ``(H', W')`` of a convolution; ``pad`` is ``(top, bottom, left, right)``."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = pad
+    out_h = (height + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    out_w = (width + left + right - dw * (kw - 1) - 1) // sw + 1
+    return out_h, out_w
 
 
 def resolve_padding(

@@ -35,7 +35,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..errors import BackendUnavailableError, HairError
 from .._amp import autocast_inputs
-from ..functional._spec import IntOr2, pair
+from ..functional._spec import IntOr2, conv_output_size, pair
 
 __all__ = ["deform_conv2d", "ModulatedDeformConv2d", "torchvision_unavailable", "DEFAULT_MAX_ELEMENTS"]
 
@@ -104,8 +104,8 @@ def _spec(
     stride_ = _positive_pair(stride, "stride", 1)
     padding_ = _positive_pair(padding, "padding", 0)
     dilation_ = _positive_pair(dilation, "dilation", 1)
-    out_h = (height + 2 * padding_[0] - dilation_[0] * (kh - 1) - 1) // stride_[0] + 1
-    out_w = (width + 2 * padding_[1] - dilation_[1] * (kw - 1) - 1) // stride_[1] + 1
+    pad = (padding_[0], padding_[0], padding_[1], padding_[1])
+    out_h, out_w = conv_output_size(height, width, (kh, kw), stride_, pad, dilation_)
     if out_h <= 0 or out_w <= 0:
         raise HairError(
             f"input {height}x{width} is too small for kernel {kh}x{kw} with padding {padding_} and "

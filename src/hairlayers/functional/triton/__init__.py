@@ -19,11 +19,17 @@ import torch
 from ..backends import Backend, Call
 
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-_INT32_MAX = 2**31 - 1
+INT32_MAX = 2**31 - 1
 
 
-def _interpreting() -> bool:
+def interpreting() -> bool:
+    """Whether ``TRITON_INTERPRET=1`` runs the kernels on CPU tensors."""
     return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def sample_span(t: torch.Tensor) -> int:
+    """Largest element offset inside one sample (all dims but the first): must fit in int32."""
+    return sum((s - 1) * abs(st) for s, st in zip(t.shape[1:], t.stride()[1:]))
 
 
 _OPS: ModuleType | None = None
@@ -70,10 +76,6 @@ def missing_requirement() -> str | None:
     return _missing_requirement  # type: ignore[return-value]
 
 
-def _sample_span(t: torch.Tensor) -> int:
-    return sum((s - 1) * abs(st) for s, st in zip(t.shape[1:], t.stride()[1:]))
-
-
 class TritonBackend(Backend):
     """Fused Triton kernels: 1x1, dense/grouped kxk and depthwise convolutions, linear layers.
 
@@ -98,15 +100,15 @@ class TritonBackend(Backend):
             missing = missing_requirement()
             if missing is not None:
                 return missing
-        if not (_interpreting() or torch.cuda.is_available()):
+        if not (interpreting() or torch.cuda.is_available()):
             return "no CUDA device (set TRITON_INTERPRET=1 to run the kernels on CPU, slowly)"
         return None
 
     def unsupported(self, call: Call) -> str | None:
         x = call.x
-        if x.device.type != "cuda" and not _interpreting():
+        if x.device.type != "cuda" and not interpreting():
             return f"tensors on {x.device.type}, not CUDA (TRITON_INTERPRET=1 runs CPU tensors)"
-        if x.device.type == "cuda" and _interpreting():
+        if x.device.type == "cuda" and interpreting():
             return "TRITON_INTERPRET=1 is set: the interpreter runs CPU tensors only"
         if x.dtype not in _DTYPES:
             return f"dtype {x.dtype} is not supported (float32, float16 and bfloat16 are)"
@@ -114,7 +116,7 @@ class TritonBackend(Backend):
             return "mixed_conv_transpose2d has no Triton kernel (backend='torch' runs it)"
         if call.op not in ("conv2d", "linear"):
             return f"unknown op {call.op!r}"
-        if _sample_span(x) > _INT32_MAX:
+        if sample_span(x) > INT32_MAX:
             return "one sample spans more than 2**31 elements (kernel offsets are int32)"
         return None
 

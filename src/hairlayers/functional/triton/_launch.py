@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
 import triton
 
 from ...errors import BackendUnavailableError
+from .._spec import conv_output_size
+from . import INT32_MAX, interpreting, sample_span
 from ._depthwise_kernels import depthwise_tap_grad_kernel, mixed_depthwise_kernel
 from ._gemm_kernels import mixed_conv_wgrad_kernel, per_sample_conv_kernel
-
-_INT32_MAX = 2**31 - 1
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @dataclass(frozen=True)
@@ -40,10 +35,7 @@ class Geometry:
     groups: int
 
     def output_size(self, height: int, width: int, kernel: tuple[int, int]) -> tuple[int, int]:
-        top, bottom, left, right = self.pad
-        out_h = (height + top + bottom - self.dilation[0] * (kernel[0] - 1) - 1) // self.stride[0] + 1
-        out_w = (width + left + right - self.dilation[1] * (kernel[1] - 1) - 1) // self.stride[1] + 1
-        return out_h, out_w
+        return conv_output_size(height, width, kernel, self.stride, self.pad, self.dilation)
 
 
 def is_depthwise(x_channels: int, weight_box: torch.Tensor, groups: int) -> bool:
@@ -51,15 +43,10 @@ def is_depthwise(x_channels: int, weight_box: torch.Tensor, groups: int) -> bool
     return groups == x_channels == weight_box.shape[1] and weight_box.shape[2] == 1
 
 
-def sample_span(t: torch.Tensor) -> int:
-    """Largest element offset inside one sample (all dims but the first): must fit in int32."""
-    return sum((s - 1) * abs(st) for s, st in zip(t.shape[1:], t.stride()[1:]))
-
-
 def check_int32(*tensors: torch.Tensor) -> None:
     """Offsets inside one sample (and inside the box) are int32 in the kernels."""
     for t in tensors:
-        if t is not None and sample_span(t) > _INT32_MAX:
+        if t is not None and sample_span(t) > INT32_MAX:
             raise BackendUnavailableError(
                 f"triton: a tensor of shape {tuple(t.shape)} spans more than 2**31 elements per "
                 "sample (kernel offsets are int32); use backend='torch'"
