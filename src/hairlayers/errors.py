@@ -1,4 +1,4 @@
-"""The library's error types: one base class users can catch."""
+"""The library's error types (one base class users can catch) and the one check every module repeats."""
 
 from __future__ import annotations
 
@@ -16,3 +16,19 @@ class BackendUnavailableError(RuntimeError):
 
     The message lists every reason, e.g. ``triton: not installed (pip install hairlayers[triton])``.
     """
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` when it is an int >= 1 (a bool is not), else a :class:`HairError` naming ``name``.
+
+    Example:
+        >>> positive_int("num_kernels", 5)
+        5
+        >>> positive_int("num_kernels", 0)
+        Traceback (most recent call last):
+        ...
+        hairlayers.errors.HairError: num_kernels must be a positive int, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HairError(f"{name} must be a positive int, got {value!r}")
+    return value

@@ -1,4 +1,5 @@
-"""Argument normalisation and validation shared by every backend of the mixed ops.
+"""Argument normalisation and validation shared by every backend of the mixed ops (and by the
+convolution layers built on them).
 
 Backends receive already-checked, already-normalised arguments (tuples, numeric padding), so
 each backend only has to compute, never to validate.
@@ -11,7 +12,7 @@ from typing import Sequence, Union
 
 import torch
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 
 IntOr2 = Union[int, Sequence[int]]
 Padding = Union[str, int, Sequence[int]]
@@ -112,6 +113,32 @@ def check_groups(groups: object) -> int:
     if groups < 1:
         raise HairError(f"groups must be a positive int, got {groups}")
     return groups
+
+
+def check_conv_channels(in_channels: object, out_channels: object, groups: object) -> int:
+    """Validate a convolution layer's channel counts and groups; returns ``groups``."""
+    groups = check_groups(groups)
+    positive_int("in_channels", in_channels)
+    positive_int("out_channels", out_channels)
+    if in_channels % groups or out_channels % groups:
+        raise HairError(
+            f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
+        )
+    return groups
+
+
+def positive_pair(value: IntOr2, name: str, minimum: int) -> tuple[int, int]:
+    """:func:`pair`, and both entries at least ``minimum`` (1 for a stride, 0 for a padding)."""
+    result = pair(value, name)
+    if min(result) < minimum:
+        raise HairError(f"{name} must be >= {minimum}, got {value!r}")
+    return result
+
+
+def settings_repr(head: str, settings: Sequence[tuple[str, object, object]]) -> str:
+    """``head`` and ``, name=value`` for every ``(name, value, default)`` whose value is not the
+    default: the ``extra_repr`` of a layer, listing only what was changed, as torch's layers do."""
+    return head + "".join(f", {name}={value!r}" for name, value, default in settings if value != default)
 
 
 def check_sizes(box: torch.Tensor, channels: int) -> None:

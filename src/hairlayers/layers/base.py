@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ..functional import mix
 from .selecting import HyperSelectingNet
 
@@ -39,9 +39,7 @@ class HyperLayer(nn.Module):
         hsn_hidden: Sequence[int],
         factory: dict,
     ) -> None:
-        if not isinstance(num_kernels, int) or num_kernels < 1:
-            raise HairError(f"num_kernels must be a positive int, got {num_kernels!r}")
-        self.num_kernels = num_kernels
+        self.num_kernels = positive_int("num_kernels", num_kernels)
         self.giv_dim = giv_dim
         self.hsn = (
             HyperSelectingNet(giv_dim, num_kernels, hsn_hidden, **factory) if giv_dim is not None else None
@@ -107,8 +105,7 @@ class HyperLayer(nn.Module):
                 static.bias.copy_(mix(row, self.bias_box)[0])
         return static
 
-    def _selecting_repr(self) -> str:
-        text = f"num_kernels={self.num_kernels}"
-        if self.giv_dim is not None:
-            text += f", giv_dim={self.giv_dim}"
-        return text
+    def _selecting_settings(self) -> list[tuple[str, object, object]]:
+        """The hyper part of ``extra_repr`` for :func:`~hairlayers.functional._spec.settings_repr`:
+        ``num_kernels`` always, ``giv_dim`` when the layer has a selecting net."""
+        return [("num_kernels", self.num_kernels, None), ("giv_dim", self.giv_dim, None)]

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..errors import HairError
 from ..functional import mixed_conv2d
-from ..functional._spec import IntOr2, Padding, pair, resolve_padding
+from ..functional._spec import IntOr2, Padding, check_conv_channels, pair, resolve_padding, settings_repr
 from .base import HyperLayer
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -63,13 +63,7 @@ class HyperConv2d(HyperLayer):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        if not isinstance(groups, int) or groups < 1:
-            raise HairError(f"groups must be a positive int, got {groups!r}")
-        if in_channels % groups or out_channels % groups:
-            raise HairError(
-                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible "
-                f"by groups ({groups})"
-            )
+        check_conv_channels(in_channels, out_channels, groups)
         if padding_mode not in _PADDING_MODES:
             raise HairError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -114,18 +108,14 @@ class HyperConv2d(HyperLayer):
         return self._load_mixed(conv, giv, select)
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        if self.stride != (1, 1):
-            text += f", stride={self.stride}"
-        if self.padding not in ((0, 0), "valid"):
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias_box is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode!r}"
-        return f"{text}, {self._selecting_repr()}"
+        padding = (0, 0) if self.padding == "valid" else self.padding  # "valid" is the default, unpadded
+        return settings_repr(f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}", [
+            ("stride", self.stride, (1, 1)),
+            ("padding", padding, (0, 0)),
+            ("dilation", self.dilation, (1, 1)),
+            ("groups", self.groups, 1),
+            ("bias", self.bias_box is not None, True),
+            ("padding_mode", self.padding_mode, "zeros"),
+            *self._selecting_settings(),
+        ])
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ..errors import HairError
 from ..functional import mixed_conv_transpose2d
-from ..functional._spec import IntOr2, pair
+from ..functional._spec import IntOr2, check_conv_channels, pair, settings_repr
 from .base import HyperLayer
 
 
@@ -50,11 +50,7 @@ class HyperConvTranspose2d(HyperLayer):
         factory = {"device": device, "dtype": dtype}
         if padding_mode != "zeros":
             raise HairError(f"HyperConvTranspose2d supports padding_mode='zeros' only (as torch), got {padding_mode!r}")
-        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
-            raise HairError(
-                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible "
-                f"by groups ({groups})"
-            )
+        check_conv_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride, self.padding = pair(stride, "stride"), pair(padding, "padding")
@@ -93,15 +89,12 @@ class HyperConvTranspose2d(HyperLayer):
         return self._load_mixed(conv, giv, select)
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.output_padding != (0, 0):
-            text += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias_box is None:
-            text += ", bias=False"
-        return f"{text}, {self._selecting_repr()}"
+        head = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        return settings_repr(head, [
+            ("padding", self.padding, (0, 0)),
+            ("output_padding", self.output_padding, (0, 0)),
+            ("dilation", self.dilation, (1, 1)),
+            ("groups", self.groups, 1),
+            ("bias", self.bias_box is not None, True),
+            *self._selecting_settings(),
+        ])

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from ..errors import HairError
 from ..functional import mixed_linear
+from ..functional._spec import settings_repr
 from .base import HyperLayer
 
 
@@ -70,7 +71,7 @@ class HyperLinear(HyperLayer):
         return self._load_mixed(linear, giv, select)
 
     def extra_repr(self) -> str:
-        text = f"in_features={self.in_features}, out_features={self.out_features}"
-        if self.bias_box is None:
-            text += ", bias=False"
-        return f"{text}, {self._selecting_repr()}"
+        return settings_repr(f"in_features={self.in_features}, out_features={self.out_features}", [
+            ("bias", self.bias_box is not None, True),
+            *self._selecting_settings(),
+        ])

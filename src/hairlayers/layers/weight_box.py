@@ -6,7 +6,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from .base import HyperLayer
 from .hyper_conv import HyperConv2d
 from .hyper_conv_transpose import HyperConvTranspose2d
@@ -40,9 +40,7 @@ class WeightBox(nn.Module):
 
     def __init__(self, num_kernels: int) -> None:
         super().__init__()
-        if not isinstance(num_kernels, int) or num_kernels < 1:
-            raise HairError(f"num_kernels must be a positive int, got {num_kernels!r}")
-        self.num_kernels = num_kernels
+        self.num_kernels = positive_int("num_kernels", num_kernels)
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict()
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ..ops.deform_conv import ModulatedDeformConv2d
 from ._registry import register_model
 from .restormer import _check_image, resolve_preset
@@ -384,8 +384,7 @@ class AirNet(nn.Module):
             ("n_blocks", n_blocks),
             ("queue_size", queue_size),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise HairError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if len(encoder_dims) != 3 or any(not isinstance(d, int) or d < 1 for d in encoder_dims):
             raise HairError(
                 f"encoder_dims must be 3 positive ints (inter, mid, embedding), got {encoder_dims!r}"

@@ -55,8 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ..functional import mix
+from ..functional._spec import positive_pair, settings_repr
 from ..layers import (
     GIVClassifier,
     HyperConv2d,
@@ -64,7 +65,7 @@ from ..layers import (
     HyperSelectingNet,
     WeightBox,
 )
-from ..ops.deform_conv import ModulatedDeformConv2d, deform_conv2d
+from ..ops.deform_conv import ModulatedDeformConv2d, check_deform_channels, deform_conv2d
 from ._registry import register_model
 from .airnet import _SLOPE, AIRNET_PRESETS, DGG, AirNet, SFTLayer
 from .prompt import PromptBlock, PromptedModule
@@ -86,19 +87,6 @@ __all__ = [
     "airnet_hair",
     "airnet_promptir",
 ]
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HairError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in pair):
-        raise HairError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- hyper deformable conv
@@ -161,14 +149,11 @@ class HyperDeformConv2d(HyperLayer):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            _positive(name, value)
-        if in_channels % groups or out_channels % groups:
-            raise HairError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        check_deform_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
+        self.kernel_size = positive_pair(kernel_size, "kernel_size", 1)
+        self.stride, self.padding = positive_pair(stride, "stride", 1), positive_pair(padding, "padding", 0)
+        self.dilation = positive_pair(dilation, "dilation", 1)
         self.max_elements, self.backend = max_elements, backend
         self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
         self.weight_box = nn.Parameter(
@@ -217,18 +202,14 @@ class HyperDeformConv2d(HyperLayer):
         return self._load_mixed(layer, giv, select)
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        if self.stride != (1, 1):
-            text += f", stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias_box is None:
-            text += ", bias=False"
-        return f"{text}, {self._selecting_repr()}"
+        return settings_repr(f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}", [
+            ("stride", self.stride, (1, 1)),
+            ("padding", self.padding, (0, 0)),
+            ("dilation", self.dilation, (1, 1)),
+            ("groups", self.groups, 1),
+            ("bias", self.bias_box is not None, True),
+            *self._selecting_settings(),
+        ])
 
 
 # --------------------------------------------------------------------------- hyper DGRN parts
@@ -495,7 +476,7 @@ class AirNetHAIR(AirNet):
         split = n_groups // 2 if split is None else split
         giv_dim = 2 * n_feats if giv_dim is None else giv_dim
         for name, value in (("num_kernels", num_kernels), ("giv_dim", giv_dim), ("classifier_width", classifier_width)):
-            _positive(name, value)
+            positive_int(name, value)
         # Replaces AirNet's static restorer (same place in the module tree, so E keeps its names).
         self.R = HyperDGRN(  # type: ignore[assignment]
             in_channels, n_feats, next(iter(encoder_dims)), n_groups, n_blocks, kernel_size,
@@ -555,7 +536,7 @@ class AirNetPromptIR(AirNet):
         prompt_dim = n_feats if prompt_dim is None else prompt_dim
         for name, value in (("prompt_dim", prompt_dim), ("prompt_len", prompt_len),
                             ("prompt_size", prompt_size), ("prompt_heads", prompt_heads)):
-            _positive(name, value)
+            positive_int(name, value)
         self.prompt_groups = tuple(groups)
         for i in groups:
             block = PromptBlock(n_feats, prompt_dim, prompt_len, prompt_size, num_heads=prompt_heads)

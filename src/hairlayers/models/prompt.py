@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from .restormer import TransformerBlock
 
 __all__ = ["PromptGen", "PromptBlock", "PromptedModule", "promptify"]
@@ -49,8 +49,7 @@ class PromptGen(nn.Module):
         super().__init__()
         for label, value in (("in_channels", in_channels), ("prompt_dim", prompt_dim),
                              ("prompt_len", prompt_len), ("prompt_size", prompt_size)):
-            if not isinstance(value, int) or value < 1:
-                raise HairError(f"{label} must be a positive int, got {value!r}")
+            positive_int(label, value)
         # Uniform [0, 1) initialisation, as in PromptIR.
         self.prompts = nn.Parameter(torch.rand(prompt_len, prompt_dim, prompt_size, prompt_size))
         self.linear = nn.Linear(in_channels, prompt_len)

@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ._registry import register_model
 from .padding import pad_to_multiple
 from .restormer import _check_image, resolve_preset
@@ -462,8 +462,7 @@ class TransWeather(nn.Module):
             ("decoder_heads", decoder_heads),
             ("num_queries", num_queries),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise HairError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if not 0.0 <= drop_path_rate < 1.0:
             raise HairError(f"drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
         self.in_channels = in_channels

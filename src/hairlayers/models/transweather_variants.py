@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ..layers import GIVClassifier
 from ..transform import HairModel, hairify
 from ._registry import register_model
@@ -104,11 +104,6 @@ _LICENSE = (
 )
 
 
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HairError(f"{name} must be a positive int, got {value!r}")
-
-
 # ----------------------------------------------------------------------------- + PromptIR
 
 
@@ -146,9 +141,9 @@ class TransWeatherPromptIR(TransWeather):
             if len(seq) != 3:
                 raise HairError(f"{name} needs 3 entries (after Tdec, dense_4, dense_3), got {seq!r}")
             for value in seq:
-                _check_positive(name, value)
-        _check_positive("prompt_len", prompt_len)
-        _check_positive("prompt_heads", prompt_heads)
+                positive_int(name, value)
+        positive_int("prompt_len", prompt_len)
+        positive_int("prompt_heads", prompt_heads)
         channels = (
             self.Tdec.patch_embed1.proj.out_channels,
             self.convtail.dense_4[0].conv1.conv2d.in_channels,
@@ -298,7 +293,7 @@ def transweather_hair(
     giv_dim = 2 * dims[0] if giv_dim is None else giv_dim
     num_kernels = config["decoder_depth"] + 1 if num_kernels is None else num_kernels
     for name, value in (("giv_dim", giv_dim), ("num_kernels", num_kernels), ("classifier_width", width)):
-        _check_positive(name, value)
+        positive_int(name, value)
     param = next(base.parameters())
     classifier = GIVClassifier(dims[3], giv_dim, width=width).to(param.device, param.dtype)
     example = torch.rand(1, base.in_channels, base.min_size, base.min_size, device=param.device, dtype=param.dtype)

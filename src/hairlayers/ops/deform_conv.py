@@ -33,9 +33,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ..errors import BackendUnavailableError, HairError
+from ..errors import BackendUnavailableError, HairError, positive_int
 from .._amp import autocast_inputs
-from ..functional._spec import IntOr2, conv_output_size, pair
+from ..functional._spec import IntOr2, conv_output_size, positive_pair, settings_repr
 
 __all__ = ["deform_conv2d", "ModulatedDeformConv2d", "torchvision_unavailable", "DEFAULT_MAX_ELEMENTS"]
 
@@ -63,11 +63,12 @@ class _DeformSpec:
         return self.kernel[0] * self.kernel[1]
 
 
-def _positive_pair(value: IntOr2, name: str, minimum: int) -> tuple[int, int]:
-    result = pair(value, name)
-    if min(result) < minimum:
-        raise HairError(f"{name} must be >= {minimum}, got {value!r}")
-    return result
+def check_deform_channels(in_channels: object, out_channels: object, groups: object) -> None:
+    """Validate the channel counts and groups of a deformable convolution layer."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        positive_int(name, value)
+    if in_channels % groups or out_channels % groups:
+        raise HairError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
 
 
 def _spec(
@@ -101,9 +102,9 @@ def _spec(
     groups = c_in // c_per_group
     if c_out % groups != 0:
         raise HairError(f"C_out={c_out} is not divisible by groups={groups} (= C_in / weight.shape[-3])")
-    stride_ = _positive_pair(stride, "stride", 1)
-    padding_ = _positive_pair(padding, "padding", 0)
-    dilation_ = _positive_pair(dilation, "dilation", 1)
+    stride_ = positive_pair(stride, "stride", 1)
+    padding_ = positive_pair(padding, "padding", 0)
+    dilation_ = positive_pair(dilation, "dilation", 1)
     pad = (padding_[0], padding_[0], padding_[1], padding_[1])
     out_h, out_w = conv_output_size(height, width, (kh, kw), stride_, pad, dilation_)
     if out_h <= 0 or out_w <= 0:
@@ -380,8 +381,8 @@ def deform_conv2d(
         raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")
     if max_elements is None:
         max_elements = DEFAULT_MAX_ELEMENTS
-    elif isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
-        raise HairError(f"max_elements must be a positive int, got {max_elements!r}")
+    else:
+        positive_int("max_elements", max_elements)
 
     use_torchvision = False
     if backend != "torch":
@@ -443,21 +444,15 @@ class ModulatedDeformConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise HairError(f"{name} must be a positive int, got {value!r}")
-        if in_channels % groups or out_channels % groups:
-            raise HairError(
-                f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
-            )
+        check_deform_channels(in_channels, out_channels, groups)
         if backend not in _BACKENDS:
             raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _positive_pair(kernel_size, "kernel_size", 1)
-        self.stride = _positive_pair(stride, "stride", 1)
-        self.padding = _positive_pair(padding, "padding", 0)
-        self.dilation = _positive_pair(dilation, "dilation", 1)
+        self.kernel_size = positive_pair(kernel_size, "kernel_size", 1)
+        self.stride = positive_pair(stride, "stride", 1)
+        self.padding = positive_pair(padding, "padding", 0)
+        self.dilation = positive_pair(dilation, "dilation", 1)
         self.groups = groups
         self.max_elements = max_elements
         self.backend = backend
@@ -496,19 +491,12 @@ class ModulatedDeformConv2d(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        if self.stride != (1, 1):
-            text += f", stride={self.stride}"
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.max_elements is not None:
-            text += f", max_elements={self.max_elements}"
-        if self.backend != "auto":
-            text += f", backend={self.backend!r}"
-        return text
+        return settings_repr(f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}", [
+            ("stride", self.stride, (1, 1)),
+            ("padding", self.padding, (0, 0)),
+            ("dilation", self.dilation, (1, 1)),
+            ("groups", self.groups, 1),
+            ("bias", self.bias is not None, True),
+            ("max_elements", self.max_elements, None),
+            ("backend", self.backend, "auto"),
+        ])

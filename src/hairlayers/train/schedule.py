@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 
 __all__ = ["decay_start", "make_scheduler", "paper_lr"]
 
@@ -33,8 +33,7 @@ def decay_start(total_steps: int, final_fraction: float = 1 / 16) -> int:
         >>> decay_start(160), decay_start(16), decay_start(10)
         (150, 15, 9)
     """
-    if not isinstance(total_steps, int) or total_steps < 1:
-        raise HairError(f"total_steps must be a positive int, got {total_steps!r}")
+    positive_int("total_steps", total_steps)
     if not 0.0 <= final_fraction < 1.0:
         raise HairError(f"final_fraction must be in [0, 1), got {final_fraction}")
     return total_steps - math.ceil(total_steps * final_fraction - 1e-9)

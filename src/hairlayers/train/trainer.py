@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data._seeding import mix_seed
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import barrier, gather_objects, init_distributed, mean_over_ranks
 from .progress import Progress
@@ -99,9 +99,8 @@ class TrainConfig:
         if (self.steps is None) == (self.epochs is None):
             raise HairError(f"give exactly one of steps or epochs, got steps={self.steps}, epochs={self.epochs}")
         for name in ("steps", "epochs"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise HairError(f"{name} must be a positive int, got {value!r}")
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name))
         if self.batch_size < 1:
             raise HairError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.checkpoint_every < 0 or self.keep_last < 0 or self.num_workers < 0:

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ..layers import GIVClassifier, HyperSelectingNet, WeightBox
 from .blocks import block_roots, signature
 from .convert import INITS, set_module, to_hyper, torch_base
@@ -109,9 +109,7 @@ def _kernels_for(num_kernels: Any, level: int, num_levels: int) -> int:
         value = num_kernels[level - 1]
     else:
         raise TypeError(f"num_kernels must be an int, a sequence or a mapping, got {type(num_kernels).__name__}")
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise HairError(f"num_kernels for level {level} must be a positive int, got {value!r}")
-    return value
+    return positive_int(f"num_kernels for level {level}", value)
 
 
 def _choose_layers(
@@ -508,8 +506,7 @@ def hairify(
     if giv_dim is None:
         first_conv = next((c for c in trace.calls if isinstance(c.module, nn.Conv2d)), None)
         giv_dim = 2 * first_conv.module.out_channels if first_conv else max(8, point.shape[1] // 4)
-    if not isinstance(giv_dim, int) or isinstance(giv_dim, bool) or giv_dim < 1:
-        raise HairError(f"giv_dim must be a positive int, got {giv_dim!r}")
+    positive_int("giv_dim", giv_dim)
     if mode != "free" and classifier is None:
         if len(features.shape) != 4:
             raise HairError(
