@@ -279,9 +279,16 @@ def plan_length(
 # ----------------------------------------------------------------------------------------- report
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) != len(values):
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std (0 for one value); ``(inf, 0)`` when any value is not finite.
+
+    Example:
+        >>> mean_std([1.0, 3.0])
+        (2.0, 1.4142135623730951)
+    """
+    if not values:
+        raise HairError("mean_std: no values")
+    if not all(math.isfinite(v) for v in values):
         return math.inf, 0.0
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -293,7 +300,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         cell = {}
         for metric in ("psnr", "ssim"):
             vals = [(r["eval"]["average"] if col == "avg" else r["eval"]["tasks"][col])[metric] for r in runs]
-            cell[metric], cell[f"{metric}_std"] = _mean_std(vals)
+            cell[metric], cell[f"{metric}_std"] = mean_std(vals)
         out[col] = cell
     return out
 

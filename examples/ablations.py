@@ -46,9 +46,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
 
-from _table6 import count_params, machine_info
+from _table6 import count_params, machine_info, mean_std
 
-from hairlayers.errors import HairError
 
 #: Table 4 rows: display name -> hairify mode (None: the plain baseline).
 TABLE4_VARIANTS: dict[str, str | None] = {
@@ -131,6 +130,12 @@ class Variant:
 
 
 def plan_variants(args: argparse.Namespace) -> list[Variant]:
+    """The rows to run: Table 4's hairify modes, then Table 5's classifier positions.
+
+    Example:
+        >>> [v.name for v in plan_variants(parse_args(["--tables", "5", "--splits", "4", "2"]))]
+        ['2+5', '4+3']
+    """
     rows: list[Variant] = []
     if 4 in args.tables:
         rows += [Variant(4, name, mode) for name, mode in TABLE4_VARIANTS.items()]
@@ -188,20 +193,6 @@ def step_seconds(model: torch.nn.Module, batch: int, patch: int, device: torch.d
 
 
 # ------------------------------------------------------------------------------------------ report
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample std (0 for one value); ``(inf, 0)`` when any value is not finite.
-
-    Example:
-        >>> mean_std([1.0, 3.0])
-        (2.0, 1.4142135623730951)
-    """
-    if not values:
-        raise HairError("mean_std: no values")
-    if not all(math.isfinite(v) for v in values):
-        return math.inf, 0.0
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def render(results: dict[str, Any]) -> str:
