@@ -191,7 +191,11 @@ def _per_sample(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 
 def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
-    """Any convolution as one grouped conv with the batch folded into the groups."""
+    """Any convolution as one grouped conv with the batch folded into the groups.
+
+    The fold needs NCHW memory, so a channels_last input is copied to NCHW and the result back:
+    the only path that changes the layout, so the only one that restores it.
+    """
     batch, c_in, height, width = x.shape
     c_out = weight.shape[1]
     folded, padding = _padded(x.reshape(1, batch * c_in, height, width), spec)
@@ -204,7 +208,7 @@ def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
         dilation=spec.dilation,
         groups=batch * spec.groups,
     )
-    return out.view(batch, c_out, *out.shape[2:])
+    return keep_format(out.view(batch, c_out, *out.shape[2:]), x)
 
 
 _CONV2D_PATHS = {"pointwise": _pointwise, "static": _static, "per_sample": _per_sample, "grouped": _grouped}
@@ -218,7 +222,8 @@ def run_conv2d_path(
     bias_box: torch.Tensor | None,
     spec: ConvSpec,
 ) -> torch.Tensor:
-    """The mixed convolution computed by formulation ``path``, in the memory format of ``x``.
+    """The mixed convolution computed by formulation ``path``, in the memory format of ``x``
+    (NCHW or channels_last; :func:`~hairlayers.functional.mixed_conv2d` normalises other views).
 
     ``path`` must be one of :func:`conv2d_candidates` for this call.
     """
@@ -236,7 +241,7 @@ def run_conv2d_path(
         bias = mix_flat(select, bias_box)
         if path == "static":
             bias = bias.view(-1)
-    return keep_format(_CONV2D_PATHS[path](x, weight, bias, spec), x)
+    return _CONV2D_PATHS[path](x, weight, bias, spec)
 
 
 def autotune_key(x, weight_box, bias_box, spec: ConvSpec, grad: bool) -> tuple:
