@@ -32,19 +32,27 @@ class HyperLayer(nn.Module):
     weight_box: nn.Parameter
     bias_box: nn.Parameter | None
 
-    def _init_selecting(
+    def _init_hyper(
         self,
         num_kernels: int,
         giv_dim: int | None,
         hsn_hidden: Sequence[int],
+        expert_shape: Sequence[int],
+        bias_size: int | None,
         factory: dict,
     ) -> None:
+        """The hyper part of a subclass's ``__init__``: the optional selecting net, then
+        ``weight_box`` of shape ``(num_kernels, *expert_shape)`` and ``bias_box`` of shape
+        ``(num_kernels, bias_size)`` (``None`` without bias), initialised by :meth:`reset_parameters`."""
         self.num_kernels = positive_int("num_kernels", num_kernels)
         self.giv_dim = giv_dim
         self.hsn = (
             HyperSelectingNet(giv_dim, num_kernels, hsn_hidden, **factory) if giv_dim is not None else None
         )
         self.select_provider: SelectProvider | None = None
+        self.weight_box = nn.Parameter(torch.empty(num_kernels, *expert_shape, **factory))
+        self.bias_box = nn.Parameter(torch.empty(num_kernels, bias_size, **factory)) if bias_size is not None else None
+        self.reset_parameters()
 
     def select(self, giv: torch.Tensor) -> torch.Tensor:
         """The ``(B, N)`` softmax selecting vector for a batch of GIVs (needs ``giv_dim``)."""

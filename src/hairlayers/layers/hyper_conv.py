@@ -72,12 +72,8 @@ class HyperConv2d(HyperLayer):
         self.padding = padding if isinstance(padding, str) else pair(padding, "padding")
         self._pad = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
-        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
-        self.weight_box = nn.Parameter(
-            torch.empty(num_kernels, out_channels, in_channels // groups, *self.kernel_size, **factory)
-        )
-        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_channels, **factory)) if bias else None
-        self.reset_parameters()
+        expert_shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)
 
     def forward(
         self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None

@@ -56,12 +56,8 @@ class HyperConvTranspose2d(HyperLayer):
         self.stride, self.padding = pair(stride, "stride"), pair(padding, "padding")
         self.output_padding, self.dilation = pair(output_padding, "output_padding"), pair(dilation, "dilation")
         self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
-        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
-        self.weight_box = nn.Parameter(
-            torch.empty(num_kernels, in_channels, out_channels // groups, *self.kernel_size, **factory)
-        )
-        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_channels, **factory)) if bias else None
-        self.reset_parameters()
+        expert_shape = (in_channels, out_channels // groups, *self.kernel_size)
+        self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)
 
     def forward(
         self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None

@@ -48,10 +48,8 @@ class HyperLinear(HyperLayer):
         if in_features < 1 or out_features < 1:
             raise HairError(f"in_features and out_features must be >= 1, got {in_features}, {out_features}")
         self.in_features, self.out_features, self.backend = in_features, out_features, backend
-        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
-        self.weight_box = nn.Parameter(torch.empty(num_kernels, out_features, in_features, **factory))
-        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_features, **factory)) if bias else None
-        self.reset_parameters()
+        expert_shape = (out_features, in_features)
+        self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_features if bias else None, factory)
 
     def forward(
         self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None

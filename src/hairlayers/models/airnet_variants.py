@@ -155,13 +155,9 @@ class HyperDeformConv2d(HyperLayer):
         self.stride, self.padding = positive_pair(stride, "stride", 1), positive_pair(padding, "padding", 0)
         self.dilation = positive_pair(dilation, "dilation", 1)
         self.max_elements, self.backend = max_elements, backend
-        self._init_selecting(num_kernels, giv_dim, hsn_hidden, factory)
-        self.weight_box = nn.Parameter(
-            torch.empty(num_kernels, out_channels, in_channels // groups, *self.kernel_size, **factory)
-        )
-        self.bias_box = nn.Parameter(torch.empty(num_kernels, out_channels, **factory)) if bias else None
-        # Kaiming-uniform with a = sqrt(5) is uniform in ±1/sqrt(fan_in): AirNet's DCN init too.
-        self.reset_parameters()
+        # The boxes' Kaiming-uniform init (a = sqrt(5)) is uniform in ±1/sqrt(fan_in): AirNet's DCN init too.
+        expert_shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)
 
     def forward(  # type: ignore[override]
         self,
