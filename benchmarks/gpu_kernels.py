@@ -38,7 +38,7 @@ import statistics
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 # --dry-run must switch the interpreter on before any kernel module is defined.
 if "--dry-run" in sys.argv:

@@ -91,7 +91,7 @@ class PromptIR(RestormerEncoder):
                 f"got {tuple(prompt_dims)} and {tuple(prompt_sizes)}"
             )
         self.in_channels = in_channels
-        c1, c2, c3, c4 = dim, dim * 2, dim * 4, dim * 8
+        c2, c3, c4 = dim * 2, dim * 4, dim * 8  # level widths (level 1 lives in the shared encoder)
         args = (ffn_expansion_factor, bias, layer_norm)
         prompt_args = dict(
             prompt_len=prompt_len,

@@ -143,7 +143,7 @@ class ResHAIR(RestormerEncoder):
             raise HairError(f"num_kernels must give N for decoder levels 1-3 and the latent (4 ints), got {num_kernels!r}")
         layer_norm = _check_layer_norm(layer_norm)
         self.in_channels, self.giv_dim = in_channels, giv_dim or 2 * dim
-        c1, c2, c3, c4 = dim, 2 * dim, 4 * dim, 8 * dim
+        c2, c3, c4 = 2 * dim, 4 * dim, 8 * dim  # level widths (level 1 lives in the shared encoder)
         common = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias, layer_norm=layer_norm)
         hyper = dict(giv_dim=self.giv_dim, hsn_hidden=hsn_hidden, **common)
         static = (ffn_expansion_factor, bias, layer_norm)
