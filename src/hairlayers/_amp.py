@@ -5,15 +5,24 @@ from __future__ import annotations
 import torch
 
 
+def autocast_active(device_type: str) -> bool:
+    """Whether a ``torch.autocast`` region is active for ``device_type``.
+
+    Never for a device type without autocast (``meta``), where asking torch directly would raise.
+    """
+    return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+
+
 def autocast_inputs(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
     """Under ``torch.autocast``, cast floating inputs to the autocast dtype, as ``F.conv2d`` does.
 
     Without this, an autocast region hands an op a float16 activation and float32 weights. float64
-    tensors and non-tensors pass through unchanged.
+    tensors and non-tensors pass through unchanged, and so does everything on a device type without
+    autocast (``meta`` tensors only infer shapes, as they do for ``F.conv2d``).
     """
     first = tensors[0]
     device_type = first.device.type if isinstance(first, torch.Tensor) else "cpu"
-    if not torch.is_autocast_enabled(device_type):
+    if not autocast_active(device_type):
         return list(tensors)
     dtype = torch.get_autocast_dtype(device_type)
     return [

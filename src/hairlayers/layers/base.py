@@ -68,6 +68,8 @@ class HyperLayer(nn.Module):
     ) -> torch.Tensor:
         if giv is not None and select is not None:
             raise HairError("pass either giv or select, not both")
+        if giv is not None and not isinstance(giv, torch.Tensor):
+            raise TypeError(f"giv must be a Tensor of shape (B, giv_dim), got {type(giv).__name__}")
         if giv is not None and batch is not None and giv.dim() == 2 and giv.shape[0] != batch:
             raise HairError(f"the GIV has batch {giv.shape[0]} but the input has batch {batch}")
         if select is not None:

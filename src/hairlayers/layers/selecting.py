@@ -7,18 +7,43 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import HairError
+from .._amp import autocast_active
+from ..errors import HairError, positive_int
 
 
-def check_giv(giv: torch.Tensor, giv_dim: int) -> None:
-    """Raise a clear error unless ``giv`` is a finite ``(B, giv_dim)`` tensor."""
+def check_giv(giv: torch.Tensor, giv_dim: int, dtype: torch.dtype | None = None) -> None:
+    """Raise a clear error unless ``giv`` is a floating-point ``(B, giv_dim)`` tensor.
+
+    With ``dtype`` (the selecting net's), a GIV of another dtype is refused too, except under
+    ``torch.autocast``, which casts it. Finiteness is checked on the logits (see
+    :meth:`HyperSelectingNet.forward`).
+    """
     if not isinstance(giv, torch.Tensor):
         raise TypeError(f"the GIV must be a Tensor of shape (B, {giv_dim}), got {type(giv).__name__}")
     if giv.dim() != 2 or giv.shape[1] != giv_dim:
         raise HairError(f"the GIV must have shape (B, giv_dim) = (B, {giv_dim}), got {tuple(giv.shape)}")
-    # A data-dependent check would break torch.compile graphs; eager calls still get it.
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(giv).all()):
+    if not giv.is_floating_point():
+        raise TypeError(f"the GIV must be a floating-point tensor, got {giv.dtype}")
+    if dtype is not None and giv.dtype != dtype and not autocast_active(giv.device.type):
+        raise HairError(
+            f"the GIV is {giv.dtype} but the selecting net is {dtype}: convert one of them "
+            f"(giv.to({dtype}) or layer.to({giv.dtype}))"
+        )
+
+
+def _check_logits(giv: torch.Tensor, logits: torch.Tensor) -> None:
+    """Refuse non-finite logits (their softmax is NaN), saying whether the GIV itself is at fault."""
+    # A data-dependent check would break torch.compile graphs and cannot run on meta tensors;
+    # eager calls still get it.
+    if torch.compiler.is_compiling() or giv.device.type == "meta" or bool(torch.isfinite(logits).all()):
+        return
+    if not bool(torch.isfinite(giv).all()):
         raise HairError("the GIV contains NaN or Inf values; check the classifier's input and training")
+    raise HairError(
+        f"the selecting net's logits overflow {logits.dtype} for a finite GIV (max |giv| = "
+        f"{giv.abs().max().item():.3g}), so the selection would be NaN: the GIV is far too large "
+        "(normalise it) or the selecting net's weights are not finite"
+    )
 
 
 class HyperSelectingNet(nn.Module):
@@ -53,11 +78,11 @@ class HyperSelectingNet(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if giv_dim < 1 or num_kernels < 1:
-            raise HairError(f"giv_dim and num_kernels must be >= 1, got {giv_dim} and {num_kernels}")
-        self.giv_dim = giv_dim
-        self.num_kernels = num_kernels
-        self.hidden = tuple(hidden)
+        self.giv_dim = positive_int("giv_dim", giv_dim)
+        self.num_kernels = positive_int("num_kernels", num_kernels)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise TypeError(f"hidden (hsn_hidden) must be a sequence of positive ints, got {hidden!r}")
+        self.hidden = tuple(positive_int(f"hidden[{i}] (hsn_hidden)", w) for i, w in enumerate(hidden))
         widths = [giv_dim, *self.hidden]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:]):
@@ -66,8 +91,10 @@ class HyperSelectingNet(nn.Module):
         self.fcnn = nn.Sequential(*layers)
 
     def forward(self, giv: torch.Tensor) -> torch.Tensor:
-        check_giv(giv, self.giv_dim)
-        return torch.softmax(self.fcnn(giv), dim=-1)
+        check_giv(giv, self.giv_dim, self.fcnn[0].weight.dtype)
+        logits = self.fcnn(giv)
+        _check_logits(giv, logits)
+        return torch.softmax(logits, dim=-1)
 
     def extra_repr(self) -> str:
         return f"giv_dim={self.giv_dim}, num_kernels={self.num_kernels}, hidden={self.hidden}"

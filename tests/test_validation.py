@@ -1,0 +1,78 @@
+"""Issue 11: bad arguments give clear errors (naming the argument), never torch-internal ones or
+silently wrong results; meta tensors infer shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hairlayers import HairError, HyperConv2d, HyperLinear, HyperSelectingNet
+from hairlayers.functional import mixed_conv2d, mixed_conv_transpose2d, mixed_linear
+
+# ------------------------------------------------------------------------------ selecting net
+
+
+@pytest.mark.parametrize("hidden, name", [((0,), r"hidden\[0\]"), ((8, -2), r"hidden\[1\]"), (("8",), r"hidden\[0\]")])
+def test_hsn_hidden_widths_must_be_positive_ints(hidden, name) -> None:
+    with pytest.raises(HairError, match=name):
+        HyperSelectingNet(8, 3, hidden)
+    with pytest.raises(HairError, match=name):
+        HyperConv2d(4, 4, 3, num_kernels=3, giv_dim=8, hsn_hidden=hidden)
+    with pytest.raises(TypeError, match="hsn_hidden"):
+        HyperSelectingNet(8, 3, 12)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"giv_dim": "8"}, "giv_dim"), ({"num_kernels": 0}, "num_kernels")])
+def test_hsn_sizes_are_checked(kwargs, name) -> None:
+    args = {"giv_dim": 8, "num_kernels": 3, **kwargs}
+    with pytest.raises(HairError, match=name):
+        HyperSelectingNet(**args)
+
+
+def test_huge_finite_giv_is_refused_not_nan() -> None:
+    torch.manual_seed(0)
+    hsn = HyperSelectingNet(8, 3)
+    giv = torch.full((2, 8), 3e38)
+    assert bool(torch.isfinite(giv).all())
+    with pytest.raises(HairError, match="overflow"):
+        hsn(giv)
+    with pytest.raises(HairError, match="NaN or Inf"):
+        hsn(torch.full((2, 8), float("nan")))
+    out = hsn(torch.randn(2, 8) * 1e3)  # large but representable: a valid (peaked) selection
+    assert bool(torch.isfinite(out).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_giv_of_another_dtype_is_refused_clearly(dtype) -> None:
+    conv = HyperConv2d(4, 6, 3, padding=1, num_kernels=3, giv_dim=8)
+    with pytest.raises(HairError, match=f"GIV is {dtype}.*selecting net is torch.float32"):
+        conv(torch.randn(2, 4, 8, 8), torch.randn(2, 8, dtype=dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts: accepted
+        assert conv(torch.randn(2, 4, 8, 8), torch.randn(2, 8, dtype=torch.bfloat16)).shape == (2, 6, 8, 8)
+
+
+def test_numpy_giv_is_a_type_error() -> None:
+    lin = HyperLinear(4, 5, num_kernels=3, giv_dim=8)
+    with pytest.raises(TypeError, match="giv must be a Tensor.*ndarray"):
+        lin(torch.randn(2, 4), np.zeros((2, 8), dtype=np.float32))
+    with pytest.raises(TypeError, match="GIV must be a floating-point"):
+        lin(torch.randn(2, 4), torch.zeros(2, 8, dtype=torch.long))
+
+
+# ------------------------------------------------------------------------------- meta tensors
+
+
+def test_mixed_ops_infer_shapes_on_meta_like_torch() -> None:
+    meta = {"device": "meta"}
+    x, select = torch.empty(2, 4, 9, 9, **meta), torch.empty(2, 3, **meta)
+    box = torch.empty(3, 6, 4, 3, 3, **meta)
+    out = mixed_conv2d(x, select, box, torch.empty(3, 6, **meta), stride=2, padding=1)
+    expected = torch.nn.functional.conv2d(x, box[0], stride=2, padding=1)
+    assert out.device.type == "meta" and out.shape == expected.shape
+    assert mixed_conv2d(x, select, torch.empty(3, 4, 1, 3, 3, **meta), groups=4).shape == (2, 4, 7, 7)
+    assert mixed_conv_transpose2d(x, select, torch.empty(3, 4, 2, 2, 2, **meta), stride=2).shape == (2, 2, 18, 18)
+    assert mixed_linear(torch.empty(2, 5, 4, **meta), select, torch.empty(3, 6, 4, **meta)).shape == (2, 5, 6)
+    with torch.device("meta"):
+        conv = HyperConv2d(4, 6, 3, padding=1, num_kernels=3, giv_dim=8)
+    assert conv(x, torch.empty(2, 8, **meta)).shape == (2, 6, 9, 9)
