@@ -76,3 +76,35 @@ def test_mixed_ops_infer_shapes_on_meta_like_torch() -> None:
     with torch.device("meta"):
         conv = HyperConv2d(4, 6, 3, padding=1, num_kernels=3, giv_dim=8)
     assert conv(x, torch.empty(2, 8, **meta)).shape == (2, 6, 9, 9)
+
+
+# ----------------------------------------------------------------------- weight box, classifier
+
+
+def test_weight_box_roles_that_encode_alike_are_refused() -> None:
+    from hairlayers import WeightBox
+
+    box = WeightBox(num_kernels=2)
+    a = box.conv2d("attn.qkv", 4, 4, 1)
+    with pytest.raises(HairError, match="'attn.qkv' and 'attn__qkv' would share"):
+        box.conv2d("attn__qkv", 4, 4, 1)
+    assert box.keys() == ["attn.qkv"]
+    b = box.conv2d("attn.qkv", 4, 4, 1)  # the same role still shares
+    assert a.weight_box is b.weight_box
+    other = WeightBox(num_kernels=2)
+    other.conv2d("ffn__in", 4, 4, 1)
+    assert other.keys() == ["ffn__in"]  # the name it was given, not a lossy decoding
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"width": 0}, "width"), ({"width": -3}, "width"), ({"width": 2.5}, "width"),
+    ({"in_channels": "8"}, "in_channels"), ({"giv_dim": 0}, "giv_dim"), ({"stages": 0}, "stages"),
+    ({"blocks_per_stage": -1}, "blocks_per_stage"),
+])
+def test_giv_classifier_arguments_are_validated(kwargs, name) -> None:
+    from hairlayers import GIVClassifier
+
+    args = {"in_channels": 8, "giv_dim": 6, **kwargs}
+    with pytest.raises(HairError, match=name):
+        GIVClassifier(**args)
+    assert GIVClassifier(8, 6, width=4).head.in_channels == 4

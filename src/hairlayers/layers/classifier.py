@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -42,7 +42,7 @@ class GIVClassifier(nn.Module):
     Args:
         in_channels: channels of the split-point features ``F_g``.
         giv_dim: width of the GIV (``2C`` in the paper: 96 for Restormer).
-        width: channels inside the backbone (default ``giv_dim``).
+        width: channels inside the backbone (``None``: ``giv_dim``); a positive int.
         stages: number of (ResNet blocks + ×2 downsample) stages (3 in the paper).
         blocks_per_stage: ResNet blocks per stage.
         backbone: any module mapping ``(B, in_channels, H, W)`` to a feature map; replaces the
@@ -72,13 +72,13 @@ class GIVClassifier(nn.Module):
         backbone_channels: int | None = None,
     ) -> None:
         super().__init__()
-        if in_channels < 1 or giv_dim < 1:
-            raise HairError(f"in_channels and giv_dim must be >= 1, got {in_channels} and {giv_dim}")
-        self.in_channels, self.giv_dim = in_channels, giv_dim
+        self.in_channels = positive_int("in_channels", in_channels)
+        self.giv_dim = positive_int("giv_dim", giv_dim)
         if backbone is None:
-            if stages < 1 or blocks_per_stage < 0:
-                raise HairError(f"need stages >= 1 and blocks_per_stage >= 0, got {stages}, {blocks_per_stage}")
-            width = width or giv_dim
+            positive_int("stages", stages)
+            if blocks_per_stage != 0:
+                positive_int("blocks_per_stage", blocks_per_stage)
+            width = giv_dim if width is None else positive_int("width", width)
             layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1)]
             for _ in range(stages):
                 layers += [ResNetBlock(width) for _ in range(blocks_per_stage)]

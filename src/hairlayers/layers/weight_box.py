@@ -43,14 +43,25 @@ class WeightBox(nn.Module):
         self.num_kernels = positive_int("num_kernels", num_kernels)
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict()
+        self._roles: dict[str, str] = {}  # slot -> the role it was registered for
 
-    @staticmethod
-    def _slot(key: str) -> str:
-        return key.replace(".", "__")  # ParameterDict keys may not contain dots
+    def _slot(self, key: str) -> str:
+        """The ParameterDict key of role ``key`` (which may not contain dots); two roles that
+        encode to the same slot (``"attn.qkv"`` and ``"attn__qkv"``) are refused."""
+        if not isinstance(key, str) or not key:
+            raise HairError(f"a weight-box role must be a non-empty str, got {key!r}")
+        slot = key.replace(".", "__")
+        owner = self._roles.setdefault(slot, key)
+        if owner != key:
+            raise HairError(
+                f"roles {owner!r} and {key!r} would share one parameter slot {slot!r} of this weight "
+                "box; rename one of them"
+            )
+        return slot
 
     def keys(self) -> list[str]:
         """The layer roles this box holds, in insertion order."""
-        return [k.replace("__", ".") for k in self.weights.keys()]
+        return [self._roles[k] for k in self.weights.keys()]
 
     def share(self, key: str, layer: HyperLayer) -> HyperLayer:
         """Make ``layer`` use this box's experts for role ``key`` (registered on first use)."""
