@@ -108,3 +108,87 @@ def test_giv_classifier_arguments_are_validated(kwargs, name) -> None:
     with pytest.raises(HairError, match=name):
         GIVClassifier(**args)
     assert GIVClassifier(8, 6, width=4).head.in_channels == 4
+
+
+# ------------------------------------------------------------------------------------ hairify
+
+
+def _unet() -> torch.nn.Module:
+    import torch.nn as nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.Upsample(scale_factor=2), nn.Conv2d(8, 3, 3, padding=1))
+
+
+@pytest.mark.parametrize("argument", ["include", "exclude"])
+def test_hairify_patterns_that_match_nothing_raise_with_close_names(argument) -> None:
+    from hairlayers import hairify
+
+    x = torch.randn(2, 3, 16, 16)
+    with pytest.raises(HairError, match=rf"{argument} pattern '5x' matches no module.*close names|{argument} pattern '5x' matches no module.*top-level"):
+        hairify(_unet(), example_input=x, **{argument: ["4", "5x"]})
+    with pytest.raises(TypeError, match=argument):
+        hairify(_unet(), example_input=x, **{argument: [4]})
+    hairify(_unet(), example_input=x, **{argument: "4"})  # a pattern that matches is fine
+
+
+def test_hairify_exclude_typo_names_the_close_module() -> None:
+    import torch.nn as nn
+
+    from hairlayers import hairify
+
+    net = nn.Sequential()
+    net.add_module("body", _unet())
+    net.add_module("head", nn.Conv2d(3, 3, 1))
+    with pytest.raises(HairError, match=r"exclude pattern 'haed'.*close names: \['head'\]"):
+        hairify(net, example_input=torch.randn(2, 3, 16, 16), exclude="haed")
+    with pytest.raises(HairError, match="include=\\[\\] selects no layer"):
+        hairify(net, example_input=torch.randn(2, 3, 16, 16), include=[])
+
+
+class _TokenMid(torch.nn.Module):
+    """Conv encoder, a channels-last token mixer at the lowest resolution, conv decoder."""
+
+    def __init__(self) -> None:
+        import torch.nn as nn
+
+        super().__init__()
+        self.enc = nn.Conv2d(3, 12, 3, padding=1)
+        self.down = nn.MaxPool2d(4)
+        self.norm = nn.LayerNorm(12)
+        self.mix = nn.Linear(12, 12)
+        self.up = nn.Upsample(scale_factor=4)
+        self.dec = nn.Conv2d(12, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.norm(self.down(self.enc(x)).permute(0, 2, 3, 1))  # (B, H, W, C)
+        return self.dec(self.up(self.mix(tokens).permute(0, 3, 1, 2)))
+
+
+def test_hairify_split_on_channels_last_tokens_reads_the_channel_axis() -> None:
+    from hairlayers import hairify
+
+    x = torch.randn(2, 3, 20, 32)  # tokens (2, 5, 8, 12): H = 5, W = 8, C = 12
+    hair = hairify(_TokenMid(), split="norm", example_input=x)
+    assert hair.plan.split.shape == (2, 5, 8, 12)
+    convs = [m for m in hair.classifier.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].in_channels == 12  # not H = 5
+    assert hair.giv(x).shape == (2, hair.plan.giv_dim)
+    assert hair(x).shape == x.shape
+
+
+def test_hairify_keeps_frozen_layers_frozen() -> None:
+    from hairlayers import hairify
+    from hairlayers.layers import HyperLayer
+
+    net = _unet()
+    net[4].requires_grad_(False)  # the output conv is frozen, the middle one is not
+    net[2].bias.requires_grad_(False)
+    hair = hairify(net, example_input=torch.randn(2, 3, 16, 16))
+    layers = {n: m for n, m in hair.model.named_modules() if isinstance(m, HyperLayer)}
+    assert set(layers) == {"2", "4"}
+    assert not layers["4"].weight_box.requires_grad and not layers["4"].bias_box.requires_grad
+    assert layers["2"].weight_box.requires_grad and not layers["2"].bias_box.requires_grad
+    assert all(p.requires_grad for p in hair.classifier.parameters())
+    assert all(p.requires_grad for p in hair.selectors.parameters())

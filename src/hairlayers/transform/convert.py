@@ -43,7 +43,8 @@ def to_hyper(module: nn.Module, num_kernels: int, init: str = "copy", noise: flo
         noise: relative noise scale of ``"copy+noise"``.
 
     Returns:
-        The hyper layer, on the module's device and dtype.
+        The hyper layer, on the module's device and dtype; ``weight_box`` and ``bias_box`` keep
+        the ``requires_grad`` of the module's weight and bias (a frozen layer stays frozen).
 
     Example:
         >>> import torch
@@ -84,6 +85,9 @@ def to_hyper(module: nn.Module, num_kernels: int, init: str = "copy", noise: flo
                 layer.weight_box.add_(torch.randn_like(layer.weight_box) * noise * w.detach().std())
                 if bias and module.bias.numel() > 1:
                     layer.bias_box.add_(torch.randn_like(layer.bias_box) * noise * module.bias.detach().std())
+    layer.weight_box.requires_grad_(w.requires_grad)
+    if bias:
+        layer.bias_box.requires_grad_(module.bias.requires_grad)
     layer.train(module.training)
     return layer
 

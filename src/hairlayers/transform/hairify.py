@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import fnmatch
 import uuid
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from .routing import (
     using_given_giv,
 )
 from .split import SplitPoint, Stages, find_split
-from .trace import Trace, as_args, default_example_input, downstream_calls, record
+from .trace import IMAGE_OPS, Trace, as_args, default_example_input, downstream_calls, record
 
 MODES = ("hyper", "embed", "free")
 _BASES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)  # what can become hyper (see convert.py)
@@ -82,6 +83,48 @@ def _matches(name: str, patterns: Sequence[str] | str | None) -> bool:
         elif name == pattern or name.startswith(pattern + "."):
             return True
     return False
+
+
+def _check_patterns(model: nn.Module, argument: str, patterns: str | Sequence[str] | None) -> None:
+    """Every pattern of ``include`` / ``exclude`` must name at least one module of ``model``: a
+    typo (``exclude="haed"``) is an error listing close names, not a silent no-op."""
+    if patterns is None:
+        return
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not isinstance(patterns, Sequence) or not all(isinstance(p, str) for p in patterns):
+        raise TypeError(f"{argument} must be a str or a sequence of str patterns, got {patterns!r}")
+    if argument == "include" and not patterns:
+        raise HairError("include=[] selects no layer: pass None to convert every downstream layer")
+    names = [name for name, _ in model.named_modules() if name]
+    for pattern in patterns:
+        if not any(_matches(name, [pattern]) for name in names):
+            close = difflib.get_close_matches(pattern, names, n=5, cutoff=0.5)
+            raise HairError(
+                f"{argument} pattern {pattern!r} matches no module of {type(model).__name__}"
+                + (f"; close names: {close}" if close else f"; top-level modules: {[n for n in names if '.' not in n][:12]}")
+            )
+
+
+class _TokensToMap(nn.Module):
+    """Feeds channels-last split features ``(B, H, W, C)`` to a classifier that reads ``(B, C, H, W)``."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features.permute(0, 3, 1, 2))
+
+
+def _channels_last(trace: Trace, point: SplitPoint, shape: tuple[int, ...]) -> bool:
+    """Whether 4-D split features are channels-last tokens ``(B, H, W, C)``, decided from the traced
+    spatial sizes (the image ops' maps) and, when both readings fit, from the module at the split."""
+    sizes = {o.size for o in trace.observations} | ({trace.input_size} if trace.input_size else set())
+    first, last = tuple(shape[2:]) in sizes, tuple(shape[1:3]) in sizes
+    module = trace.calls[point.call].module
+    last_dim_op = isinstance(module, (nn.Linear, nn.LayerNorm)) and not isinstance(module, IMAGE_OPS)
+    return (last and not first) or (last_dim_op and (last or not first))
 
 
 def _unique_params(module: nn.Module) -> int:
@@ -430,13 +473,19 @@ def hairify(
         giv_dim: GIV width (default: twice the first convolution's output channels, the paper's
             ``2C``).
         classifier: a module mapping the split features to ``(B, giv_dim)`` (default: a
-            :class:`~hairlayers.GIVClassifier` sized from the split features).
+            :class:`~hairlayers.GIVClassifier` sized from the split features; channels-last
+            tokens ``(B, H, W, C)`` are recognised from the traced spatial sizes and permuted).
         include: name patterns (glob, or a plain name meaning that module and its children) of
             the layers that may be converted; default all downstream layers.
         exclude: name patterns of downstream layers to keep static (wins over ``include``).
+            Every pattern of ``include`` and ``exclude`` must match some module of ``model``
+            (a typo raises, listing close names).
         init: ``"copy"`` (every expert = the original weights: the same function at step 0),
             ``"copy+noise"`` (copy + Gaussian noise of ``noise × std(weight)``) or ``"fresh"``.
         inplace: convert ``model`` itself instead of a deep copy.
+            Frozen layers stay frozen: a converted layer's ``weight_box`` / ``bias_box`` keep the
+            ``requires_grad`` of its original weight / bias. The new parts (classifier, selecting
+            nets) are trainable.
         mode: ``"hyper"`` (weight generation, the paper's HAIR), ``"embed"`` (Table 4 (b): the
             GIV is added as a learned per-block conditioning embedding, zero at step 0, no weight
             generation) or ``"free"`` (Table 4 (c): no classifier, each block learns its own GIV).
@@ -483,6 +532,8 @@ def hairify(
         raise HairError("the model is already a HairModel; unhairify it first")
     args = as_args(example_input) if example_input is not None else (default_example_input(model),)
 
+    _check_patterns(model, "include", include)
+    _check_patterns(model, "exclude", exclude)
     trace = record(model, args, fingerprints=True)
     point, path = find_split(trace, split)
     downstream = downstream_calls(model, args, (point.name, point.side), trace)
@@ -513,7 +564,11 @@ def hairify(
                 f"the split features have shape {features.shape}, not (B, C, H, W): the default "
                 "GIVClassifier needs a feature map; pass classifier= (features -> (B, giv_dim))"
             )
-        classifier = GIVClassifier(features.shape[1], giv_dim).to(features.device, features.dtype)
+        if _channels_last(trace, point, features.shape):
+            classifier = _TokensToMap(GIVClassifier(features.shape[3], giv_dim))
+        else:
+            classifier = GIVClassifier(features.shape[1], giv_dim)
+        classifier = classifier.to(features.device, features.dtype)
 
     plan = HairPlan(
         mode, point, path.text(), path.levels(), giv_dim, init, share, plans, static, upstream,
