@@ -68,3 +68,18 @@ def test_free_mode_hair_models_are_tiled_without_a_giv() -> None:
     x = torch.rand(1, 3, 40, 40)
     out = restore(hair, x, tile=24, overlap=8)
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"giv_size": 0}, "giv_size must be a positive int"),
+    ({"giv_size": -5}, "giv_size must be a positive int"),
+    ({"giv_size": 1}, "giv_size must be at least 16"),
+    ({"giv_size": 64.0}, "giv_size must be a positive int"),
+    ({"tile": 32.5}, "tile must be a positive int"),
+    ({"tile": "32"}, "tile must be a positive int"),
+    ({"overlap": 1.5}, "overlap must be an int"),
+])
+def test_restore_validates_sizes(hair_model: nn.Module, kwargs: dict, words: str) -> None:
+    """Issue 11: giv_size=0/-5/1 computed a GIV from a 1x1 image; a float tile failed inside torch."""
+    with pytest.raises(HairError, match=words):
+        restore(hair_model, torch.rand(3, 40, 40), **kwargs)

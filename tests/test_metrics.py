@@ -155,3 +155,15 @@ def test_check_range_off_and_other_errors() -> None:
         psnr(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), crop_border=4)
     with pytest.raises(HairError, match="reduction"):
         psnr(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), reduction="sum")
+
+
+@pytest.mark.parametrize("metric", [psnr, ssim])
+def test_empty_batch_and_non_int_crop_border_are_clear_errors(metric) -> None:
+    """Issue 11: an empty batch gave a torch error from aminmax, crop_border=1.5 one from slicing."""
+    with pytest.raises(HairError, match="empty"):
+        metric(torch.rand(0, 3, 8, 8), torch.rand(0, 3, 8, 8))
+    with pytest.raises(HairError, match="empty"):
+        metric(torch.rand(0, 3, 8, 8), torch.rand(0, 3, 8, 8), check_range=False)
+    for bad in (1.5, "1", True):
+        with pytest.raises(TypeError, match="crop_border must be an int"):
+            metric(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), crop_border=bad)

@@ -11,7 +11,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import HairError
+from .errors import HairError, positive_int
+
+MIN_GIV_SIZE = 16
+"""Smallest ``giv_size`` :func:`restore` accepts: one 16×16 block, the protocol's crop unit."""
 
 
 def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -82,7 +85,13 @@ def restore(
         tile: tile side in pixels; images that fit in one tile run whole.
         overlap: pixels shared by neighbouring tiles, blended with linear ramps.
         giv_size: for HAIR models, the GIV is computed on the whole image downscaled to at most
-            this many pixels a side, then given to every tile.
+            this many pixels a side (an int >= 16), then given to every tile.
+
+    Raises:
+        HairError: an image that is not ``(C, H, W)`` / ``(B, C, H, W)``, a ``tile`` or
+            ``giv_size`` that is not a positive int (``giv_size`` < 16 is refused too: the GIV
+            of a handful of pixels says nothing about the image), or ``overlap`` outside
+            ``[0, tile)``.
 
     Returns:
         The restored image, same shape as ``image``.
@@ -97,8 +106,16 @@ def restore(
     if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise HairError(f"restore expects an image (C, H, W) or a batch (B, C, H, W), got {shape}")
+    positive_int("tile", tile)
+    if isinstance(overlap, bool) or not isinstance(overlap, int):
+        raise HairError(f"overlap must be an int number of pixels, got {overlap!r}")
     if not 0 <= overlap < tile:
         raise HairError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
+    if positive_int("giv_size", giv_size) < MIN_GIV_SIZE:
+        raise HairError(
+            f"giv_size must be at least {MIN_GIV_SIZE} (pixels a side of the image the GIV is computed"
+            f" from), got {giv_size}"
+        )
     single = image.dim() == 3
     batch = image.unsqueeze(0) if single else image
     giv = global_giv(model, batch, giv_size) if is_hair_model(model) else None

@@ -87,6 +87,10 @@ def _prepare(
         )
     if pred.dtype != target.dtype:
         raise TypeError(f"{name}: pred and target dtypes differ: {pred.dtype} vs {target.dtype}")
+    if pred.numel() == 0:
+        raise HairError(f"{name}: pred and target are empty (shape {tuple(pred.shape)}): nothing to measure")
+    if isinstance(crop_border, bool) or not isinstance(crop_border, int):
+        raise TypeError(f"{name}: crop_border must be an int number of pixels, got {crop_border!r}")
     if check_range:
         for arg, t in (("pred", pred), ("target", target)):
             lo, hi = t.aminmax()
