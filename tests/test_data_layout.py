@@ -198,11 +198,17 @@ def test_unreadable_and_empty_and_missing(train_root: Path) -> None:
 
 
 def test_bad_sizes_name_the_files(train_root: Path, tmp_path: Path) -> None:
-    with pytest.raises(HairError, match=r"img0.png: image of 24x22 is smaller than the 32x32"):
-        AllInOneTrainDataset(train_root, ["denoise"], patch_size=32)[0]
+    # Found when the dataset is built (issue 11) ...
+    with pytest.raises(PairingError, match=r"too small: .*img0.png is 24x22, smaller than 32x32"):
+        AllInOneTrainDataset(train_root, ["denoise"], patch_size=32)
     _save(train_root / "Train/Deblur/blur/a.png", _img(0, 30, 20))
+    with pytest.raises(PairingError, match=r"pair differs in size: .*blur/a.png is 30x20, .*sharp/a.png is 24x20"):
+        AllInOneTrainDataset(train_root, ["deblur"], patch_size=16)
+    # ... and, without the check, when the item is loaded.
+    with pytest.raises(HairError, match=r"img0.png: image of 24x22 is smaller than the 32x32"):
+        AllInOneTrainDataset(train_root, ["denoise"], patch_size=32, check_files=False)[0]
     with pytest.raises(HairError, match="a.png.*differ in size"):
-        AllInOneTrainDataset(train_root, ["deblur"], patch_size=16)[0]
+        AllInOneTrainDataset(train_root, ["deblur"], patch_size=16, check_files=False)[0]
 
 
 def test_report_summary_lists_then_counts() -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ._seeding import generator
 from .degradations import add_gaussian_noise
 from .io import load_image_uint8
@@ -73,7 +73,12 @@ def _check_root(root: Path, sub: str) -> None:
 
 
 def train_reports(
-    root: str | Path, tasks: Sequence[str] = THREE_TASKS, *, check_files: bool = True
+    root: str | Path,
+    tasks: Sequence[str] = THREE_TASKS,
+    *,
+    check_files: bool = True,
+    min_size: int = 1,
+    workers: int | None = None,
 ) -> dict[str, PairingReport]:
     """Pair the training folders of ``tasks`` under ``root`` (which contains ``Train/``).
 
@@ -82,7 +87,10 @@ def train_reports(
     Args:
         root: folder containing ``Train/``.
         tasks: task names.
-        check_files: open every file's header and report unreadable ones.
+        check_files: decode every image and report unreadable ones, images smaller than
+            ``min_size`` and pairs of different sizes (see :func:`~hairlayers.data.pair_folders`).
+        min_size: smallest height and width accepted (the training patch size).
+        workers: threads decoding the images.
 
     Returns:
         Task name → :class:`~hairlayers.data.PairingReport`.
@@ -99,16 +107,23 @@ def train_reports(
     for task in check_tasks(tasks):
         inp, tgt, rule, rec = _TRAIN[task]
         if inp is None:
-            out[task] = list_clean(root / tgt, task, check_files=check_files)
+            out[task] = list_clean(root / tgt, task, check_files=check_files, min_size=min_size, workers=workers)
         else:
             out[task] = pair_folders(
-                root / inp, root / tgt, task, rule=rule, recursive_inputs=rec, check_files=check_files
+                root / inp, root / tgt, task, rule=rule, recursive_inputs=rec, check_files=check_files,
+                min_size=min_size, workers=workers,
             )
     return out
 
 
 def test_report(
-    root: str | Path, task: str, *, denoise_set: str = "bsd68", check_files: bool = True
+    root: str | Path,
+    task: str,
+    *,
+    denoise_set: str = "bsd68",
+    check_files: bool = True,
+    min_size: int = 16,
+    workers: int | None = None,
 ) -> PairingReport:
     """Pair the test folders of one task under ``root`` (which contains ``test/``).
 
@@ -116,7 +131,11 @@ def test_report(
         root: folder containing ``test/``.
         task: task name.
         denoise_set: ``"bsd68"`` or ``"urban100"`` (denoising only).
-        check_files: open every file's header and report unreadable ones.
+        check_files: decode every image and report unreadable ones, images smaller than
+            ``min_size`` and pairs of different sizes.
+        min_size: smallest height and width accepted (default one 16×16 block of the protocol's
+            centre crop).
+        workers: threads decoding the images.
 
     Returns:
         The task's :class:`~hairlayers.data.PairingReport`.
@@ -133,9 +152,14 @@ def test_report(
     if task == "denoise":
         if denoise_set not in DENOISE_TEST_SETS:
             raise HairError(f"denoise_set must be one of {DENOISE_TEST_SETS}, got {denoise_set!r}")
-        return list_clean(root / "test" / "denoise" / denoise_set, task, check_files=check_files)
+        return list_clean(
+            root / "test" / "denoise" / denoise_set, task, check_files=check_files, min_size=min_size,
+            workers=workers,
+        )
     inp, tgt, rule = _TEST[task]
-    return pair_folders(root / inp, root / tgt, task, rule=rule, check_files=check_files)
+    return pair_folders(
+        root / inp, root / tgt, task, rule=rule, check_files=check_files, min_size=min_size, workers=workers
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,9 +187,12 @@ class AllInOneTrainDataset(Dataset):
         patch_size: side of the square random crop.
         flips: random horizontal and vertical flips.
         seed: base seed.
-        allow_unpaired: train on the pairs found even if some files did not pair or cannot be read
-            (a warning lists them); by default that raises :class:`~hairlayers.data.PairingError`.
-        check_files: open every file's header while indexing to find unreadable files early.
+        allow_unpaired: train on the good pairs even if some files did not pair, cannot be
+            decoded, are smaller than ``patch_size`` or differ in size from their partner (a
+            warning lists them); by default that raises :class:`~hairlayers.data.PairingError`
+            here, before any training starts.
+        check_files: decode every image while indexing (in a thread pool; the report says how
+            long it took) so that every item the dataset lists can be loaded and cropped.
 
     Shape:
         Items: ``(degraded (3, P, P), clean (3, P, P), label)`` with ``P = patch_size``.
@@ -208,8 +235,7 @@ class AllInOneTrainDataset(Dataset):
             if k not in TASKS or not isinstance(v, int) or v < 0:
                 raise HairError(f"repeats must map task names in {TASKS} to ints >= 0, got {k!r}: {v!r}")
             rep[k] = v
-        if patch_size < 1:
-            raise HairError(f"patch_size must be >= 1, got {patch_size}")
+        positive_int("patch_size", patch_size)
         if "denoise" in tasks and not sigmas:
             raise HairError("sigmas must not be empty when 'denoise' is among the tasks")
         self.root = Path(root)
@@ -220,7 +246,7 @@ class AllInOneTrainDataset(Dataset):
         self.flips = flips
         self.seed = seed
         self.epoch = 0
-        self.reports = train_reports(self.root, tasks, check_files=check_files)
+        self.reports = train_reports(self.root, tasks, check_files=check_files, min_size=patch_size)
         entries: list[_Entry] = []
         for task in tasks:
             report = self.reports[task]
@@ -286,8 +312,11 @@ class AllInOneTestDataset(Dataset):
         sigma: noise level for denoising.
         crop_multiple: centre-crop height and width to a multiple of this (16 in the protocol).
         seed: noise seed.
-        allow_unpaired: evaluate on the pairs found even if some files did not pair.
-        check_files: open every file's header while indexing.
+        allow_unpaired: evaluate on the good pairs even if some files did not pair, cannot be
+            decoded, are smaller than one ``crop_multiple`` block or differ in size from their
+            partner (a warning lists them); by default that raises
+            :class:`~hairlayers.data.PairingError`.
+        check_files: decode every image while indexing (see :class:`AllInOneTrainDataset`).
 
     Shape:
         Items: ``(degraded (3, H, W), clean (3, H, W), label)``, sizes vary between images.
@@ -321,7 +350,10 @@ class AllInOneTestDataset(Dataset):
         allow_unpaired: bool = False,
         check_files: bool = True,
     ) -> None:
-        self.report = test_report(root, task, denoise_set=denoise_set, check_files=check_files)
+        positive_int("crop_multiple", crop_multiple)
+        self.report = test_report(
+            root, task, denoise_set=denoise_set, check_files=check_files, min_size=crop_multiple
+        )
         self.report.enforce(allow_unpaired)
         self.task = task
         self.sigma = float(sigma)

@@ -1,17 +1,24 @@
 """Pair degraded images with their ground truth by globbing folders, and say what did not pair.
 
 Text file lists silently drop images whose names changed; here every file on disk is accounted
-for: paired, unpaired (named), or unreadable (named, with the reason).
+for: paired, unpaired (named), unusable (named, with the reason) or skipped (named, with the
+reason). With ``check_files=True`` (the default) every image is decoded completely when the report
+is built, in a thread pool, so that a truncated body, an image smaller than the training patch or
+a pair whose two images differ in size is found before training starts, not in a data-loader
+worker after step 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import HairError
-from .io import IMAGE_EXTENSIONS, check_image, list_images
+from ..errors import HairError, positive_int
+from .io import ImageReadError, image_size, scan_folder
 
 __all__ = ["PairingReport", "PairingError", "pair_folders", "list_clean", "RULES"]
 
@@ -54,11 +61,21 @@ class PairingReport:
             clean-only tasks (denoising).
         unpaired_inputs: degraded images with no ground truth.
         unpaired_targets: ground-truth images no input refers to.
-        unreadable: ``(path, reason)`` for files Pillow cannot open.
+        unreadable: ``(path, reason)`` for files that cannot be decoded completely.
         missing_folders: expected folders that do not exist.
         ambiguous: ground-truth stems present with several extensions (``x.png`` and ``x.jpg``).
         strict_targets: whether unpaired targets count as a problem (one-to-one tasks).
         ignored: files in the folders whose suffix is not an image suffix (listed, not a problem).
+        too_small: ``(path, (height, width))`` of images smaller than ``min_size`` on a side.
+        size_mismatch: ``(input, target, input (h, w), target (h, w))`` of pairs whose images
+            differ in size.
+        skipped: ``(path, why)`` for entries not read: hidden files and folders, folders named
+            like an image, sub-folders of a folder that is not searched recursively, broken links
+            (listed, not a problem).
+        min_size: the smallest height and width accepted (the training patch, or the test crop
+            multiple).
+        verified: whether every image was decoded (``check_files=True``).
+        seconds: time spent scanning and verifying.
     """
 
     task: str
@@ -70,6 +87,14 @@ class PairingReport:
     ambiguous: list[Path] = dataclasses.field(default_factory=list)
     strict_targets: bool = True
     ignored: list[Path] = dataclasses.field(default_factory=list)
+    too_small: list[tuple[Path, tuple[int, int]]] = dataclasses.field(default_factory=list)
+    size_mismatch: list[tuple[Path, Path, tuple[int, int], tuple[int, int]]] = dataclasses.field(
+        default_factory=list
+    )
+    skipped: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
+    min_size: int = 1
+    verified: bool = False
+    seconds: float = 0.0
 
     @property
     def problems(self) -> list[str]:
@@ -79,6 +104,14 @@ class PairingReport:
         if self.strict_targets:
             out += [f"no degraded input for: {p}" for p in self.unpaired_targets]
         out += [f"unreadable: {p} ({why})" for p, why in self.unreadable]
+        out += [
+            f"too small: {p} is {h}x{w}, smaller than {self.min_size}x{self.min_size}"
+            for p, (h, w) in self.too_small
+        ]
+        out += [
+            f"pair differs in size: {i} is {si[0]}x{si[1]}, {t} is {st[0]}x{st[1]}"
+            for i, t, si, st in self.size_mismatch
+        ]
         out += [f"ambiguous ground truth (several extensions): {p}" for p in self.ambiguous]
         return out
 
@@ -86,7 +119,8 @@ class PairingReport:
         """Human-readable account: counts, then every problem (first 50, then a count)."""
         head = (
             f"{self.task}: {len(self.pairs)} pairs, {len(self.unpaired_inputs)} inputs without ground truth,"
-            f" {len(self.unpaired_targets)} unused ground-truth files, {len(self.unreadable)} unreadable"
+            f" {len(self.unpaired_targets)} unused ground-truth files, {len(self.unreadable)} unreadable,"
+            f" {len(self.too_small)} too small, {len(self.size_mismatch)} pairs of different sizes"
         )
         probs = self.problems
         if not self.strict_targets and self.unpaired_targets:
@@ -98,6 +132,13 @@ class PairingReport:
             names = ", ".join(p.name for p in self.ignored[:10])
             more = f" and {len(self.ignored) - 10} more" if len(self.ignored) > 10 else ""
             lines.append(f"  ignored {len(self.ignored)} non-image files: {names}{more}")
+        if self.skipped:
+            lines.append(f"  skipped {len(self.skipped)} entries:")
+            lines += [f"    {p} ({why})" for p, why in self.skipped[:_SHOW]]
+            if len(self.skipped) > _SHOW:
+                lines.append(f"    ... and {len(self.skipped) - _SHOW} more (see .report.skipped)")
+        if self.verified:
+            lines.append(f"  decoded and size-checked every image in {self.seconds:.2f} s")
         return "\n".join(lines)
 
     def enforce(self, allow_unpaired: bool) -> None:
@@ -119,30 +160,55 @@ class PairingReport:
             warnings.warn(f"using only the pairs found:\n{self.summary()}", UserWarning, stacklevel=3)
 
 
-def _non_images(folder: Path, recursive: bool) -> list[Path]:
-    pattern = "**/*" if recursive else "*"
-    return sorted(
-        p
-        for p in folder.glob(pattern)
-        if p.is_file() and p.suffix.lower() not in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
+def _scan(folder: Path, recursive: bool, report: PairingReport) -> list[Path]:
+    """The images of ``folder``; its other files and skipped entries go into ``report``."""
+    images, others, skipped = scan_folder(folder, recursive)
+    report.ignored += others
+    report.skipped += skipped
+    return images
 
 
-def _readable(paths: Sequence[Path], report: PairingReport, check_files: bool) -> set[Path]:
+def _size_or_reason(path: Path) -> tuple[int, int] | str:
+    try:
+        return image_size(path)
+    except ImageReadError as err:
+        return str(err)
+
+
+def _verify(
+    paths: Sequence[Path], report: PairingReport, check_files: bool, workers: int | None
+) -> dict[Path, tuple[int, int] | None]:
+    """Decode every file of ``paths`` (in a thread pool: Pillow decodes without the GIL) and record
+    unreadable and too small ones in ``report``; returns the usable files and their sizes
+    (``None`` when ``check_files`` is off)."""
     if not check_files:
-        return set(paths)
-    ok = set()
-    for p in paths:
-        why = check_image(p)
-        if why is None:
-            ok.add(p)
+        return dict.fromkeys(paths)
+    report.verified = True
+    workers = workers if workers is not None else min(16, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=positive_int("workers", workers)) as pool:
+        results = list(pool.map(_size_or_reason, paths))
+    ok: dict[Path, tuple[int, int] | None] = {}
+    for path, result in zip(paths, results):
+        if isinstance(result, str):
+            report.unreadable.append((path, result))
+        elif min(result) < report.min_size:
+            report.too_small.append((path, result))
         else:
-            report.unreadable.append((p, why))
+            ok[path] = result
     return ok
 
 
-def list_clean(folder: Path, task: str, *, check_files: bool = True) -> PairingReport:
+def list_clean(
+    folder: Path, task: str, *, check_files: bool = True, min_size: int = 1, workers: int | None = None
+) -> PairingReport:
     """Report for a clean-only task (denoising): every image under ``folder``, recursively.
+
+    Args:
+        folder: the clean images.
+        task: label used in messages.
+        check_files: decode every image and check its size (see :func:`pair_folders`).
+        min_size: smallest height and width accepted.
+        workers: threads decoding the images (default: twice the CPU count, at most 16).
 
     Example:
         >>> import tempfile
@@ -150,14 +216,15 @@ def list_clean(folder: Path, task: str, *, check_files: bool = True) -> PairingR
         >>> list_clean(Path(tempfile.mkdtemp()) / "nothing", "denoise").missing_folders[0].name
         'nothing'
     """
-    report = PairingReport(task)
+    start = time.perf_counter()
+    report = PairingReport(task, min_size=positive_int("min_size", min_size))
     if not folder.is_dir():
         report.missing_folders.append(folder)
         return report
-    files = list_images(folder, recursive=True)
-    report.ignored = _non_images(folder, recursive=True)
-    ok = _readable(files, report, check_files)
+    files = _scan(folder, True, report)
+    ok = _verify(files, report, check_files, workers)
     report.pairs = [(None, p) for p in files if p in ok]
+    report.seconds = time.perf_counter() - start
     return report
 
 
@@ -169,6 +236,8 @@ def pair_folders(
     rule: str = "same",
     recursive_inputs: bool = False,
     check_files: bool = True,
+    min_size: int = 1,
+    workers: int | None = None,
 ) -> PairingReport:
     """Pair every image in ``input_dir`` with a ground truth in ``target_dir`` by file name.
 
@@ -182,7 +251,12 @@ def pair_folders(
         task: label used in messages.
         rule: naming rule, a key of :data:`RULES`.
         recursive_inputs: glob ``input_dir`` recursively (``Train/Dehaze/synthetic/part1..4``).
-        check_files: open every file's header with Pillow and report unreadable ones.
+        check_files: decode every paired file completely (in ``workers`` threads) and report
+            unreadable ones, images smaller than ``min_size`` and pairs whose images differ in
+            size; only pairs that pass are in ``pairs``. ``False`` checks nothing (a bad file
+            then fails when it is loaded).
+        min_size: smallest height and width accepted (the training patch size).
+        workers: threads decoding the images (default: twice the CPU count, at most 16).
 
     Returns:
         A :class:`PairingReport`; call ``.enforce(allow_unpaired)`` to act on it.
@@ -200,15 +274,15 @@ def pair_folders(
     """
     if rule not in RULES:
         raise HairError(f"unknown pairing rule {rule!r}; expected one of {sorted(RULES)}")
-    report = PairingReport(task, strict_targets=rule != "dehaze")
+    start = time.perf_counter()
+    report = PairingReport(task, strict_targets=rule != "dehaze", min_size=positive_int("min_size", min_size))
     for d in (input_dir, target_dir):
         if not d.is_dir():
             report.missing_folders.append(d)
     if report.missing_folders:
         return report
-    inputs = list_images(input_dir, recursive=recursive_inputs)
-    targets = list_images(target_dir)
-    report.ignored = _non_images(input_dir, recursive_inputs) + _non_images(target_dir, False)
+    inputs = _scan(input_dir, recursive_inputs, report)
+    targets = _scan(target_dir, False, report)
     by_stem: dict[str, Path] = {}
     for t in targets:
         if t.stem in by_stem:
@@ -225,6 +299,13 @@ def pair_folders(
             matched.append((inp, target))
             used.add(target)
     report.unpaired_targets = [t for t in targets if t not in used and t not in report.ambiguous]
-    ok = _readable(sorted({p for pair in matched for p in pair}), report, check_files)
-    report.pairs = [(i, t) for i, t in matched if i in ok and t in ok]
+    ok = _verify(sorted({p for pair in matched for p in pair}), report, check_files, workers)
+    for i, t in matched:
+        if i not in ok or t not in ok:
+            continue
+        if ok[i] != ok[t]:
+            report.size_mismatch.append((i, t, ok[i], ok[t]))  # type: ignore[arg-type]
+        else:
+            report.pairs.append((i, t))
+    report.seconds = time.perf_counter() - start
     return report
