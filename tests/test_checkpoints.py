@@ -4,6 +4,7 @@ of mismatch gives a clear error and leaves the model untouched. zoo_table and do
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -185,3 +186,50 @@ def test_docs_zoo_page_is_up_to_date() -> None:
     assert make_zoo.render(current) == current, (
         "docs/zoo.md is stale (registry metadata changed): run `PYTHONPATH=src python docs/make_zoo.py`"
     )
+
+
+# ---------------------------------------------------------------- damaged files (issue 11)
+
+
+def _flip_a_tensor_bit(path: Path) -> None:
+    """Flip one bit inside the first tensor record of a torch zip file (not in its headers)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if "/data/" in i.filename)
+    data = bytearray(path.read_bytes())
+    # the record's bytes follow its 30-byte local header, the name and the extra field
+    extra = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + len(info.filename.encode()) + extra
+    data[start + 5] ^= 0x04
+    path.write_bytes(bytes(data))
+
+
+def test_bit_flipped_file_is_refused_naming_it(tmp_path) -> None:
+    source = restormer(preset="tiny")
+    path = save({"params": source.state_dict()}, tmp_path, "flipped.pth")
+    _flip_a_tensor_bit(path)
+    target = restormer(preset="tiny")
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(HairError, match=r"flipped\.pth.*does not match its checksum"):
+        load_pretrained(target, path)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_empty_or_truncated_file_names_the_file(tmp_path, damage: str) -> None:
+    path = save({"params": restormer(preset="tiny").state_dict()}, tmp_path, f"{damage}.pth")
+    data = path.read_bytes()
+    path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(HairError, match=rf"{damage}\.pth"):
+        load_pretrained(restormer(preset="tiny"), path)
+
+
+def test_non_finite_weights_are_refused(tmp_path) -> None:
+    state = restormer(preset="tiny").state_dict()
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = state[key].clone().fill_(float("nan"))
+    path = save({"params": state}, tmp_path, "nan.pth")
+    with pytest.raises(HairError, match=rf"(?s)nan\.pth.*NaN or Inf.*{re.escape(key)}"):
+        load_pretrained(restormer(preset="tiny"), path)
+    load_pretrained(restormer(preset="tiny"), path, check_finite=False)

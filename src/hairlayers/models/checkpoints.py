@@ -1,6 +1,8 @@
 """Load the authors' released weights into zoo models, and describe the zoo from the registry.
 
-:func:`load_pretrained` reads a file safely (``weights_only=True``), finds the state_dict inside
+:func:`load_pretrained` reads a file safely (``weights_only=True``, checksums verified, every error
+naming the file: :func:`hairlayers._serialization.load_weights_file`), refuses NaN or Inf weights,
+finds the state_dict inside
 the usual containers (BasicSR ``params``/``params_ema``, Lightning ``state_dict``, plain dicts),
 strips wrapper prefixes (``net.``, ``module.``, ``_orig_mod.``), applies the model's registered
 ``remap_checkpoint`` (the one place where each model's key-mapping table lives) and loads
@@ -11,13 +13,13 @@ strictly, explaining any mismatch. :func:`zoo_table` renders the registry as the
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from .._serialization import load_weights_file
 from ..errors import HairError
 from ._registry import list_models, model_info
 
@@ -98,16 +100,11 @@ def read_checkpoint(
         obj, where = source, "checkpoint"
     elif isinstance(source, (str, os.PathLike)):
         where = os.fspath(source)
-        if not os.path.isfile(where):
-            raise HairError(f"checkpoint file not found: {where!r}")
-        try:
-            obj = torch.load(where, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise HairError(
-                f"{where}: torch.load(weights_only=True) refused a Python object in this file "
-                f"({err}). If you trust the file, load it yourself with weights_only=False and "
-                "pass the resulting dict to load_pretrained."
-            ) from err
+        obj = load_weights_file(
+            where, "checkpoint file",
+            refused_hint="If you trust the file, load it yourself with weights_only=False and pass "
+            "the resulting dict to load_pretrained.",
+        )
     else:
         raise TypeError(
             f"source must be a path or a loaded checkpoint dict, got {type(source).__name__}"
@@ -154,6 +151,7 @@ def load_pretrained(
     *,
     name: str | None = None,
     key: str | None = None,
+    check_finite: bool = True,
 ) -> nn.Module:
     """Load released weights into ``model`` strictly, remapping the authors' key names.
 
@@ -163,12 +161,16 @@ def load_pretrained(
         name: registry name whose ``remap_checkpoint`` applies; default: the model's
             ``registry_name`` attribute; with neither, keys are used as they are.
         key: container entry holding the weights (see :func:`read_checkpoint`).
+        check_finite: refuse floating-point tensors holding NaN or Inf (a damaged or diverged
+            file); ``False`` loads them.
 
     Returns:
         ``model``, with the weights loaded (in its own dtype and device).
 
     Raises:
-        HairError: unreadable file, no state_dict found, or keys/shapes that do not match —
+        HairError: a missing, empty, truncated or corrupt file (checksum mismatch) — the message
+            names the file —, NaN or Inf weights (the keys are listed), no state_dict found, or
+            keys/shapes that do not match —
             the message lists missing and unexpected keys and shape mismatches (first 20 of
             each, with counts) and a hint when the cause is recognisable.
 
@@ -183,6 +185,14 @@ def load_pretrained(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     state_dict, where = read_checkpoint(source, key=key)
+    label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "checkpoint"
+    if check_finite:
+        bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise HairError(
+                f"{label} ({where}): {len(bad)} tensor(s) hold NaN or Inf values (a damaged file or a "
+                "diverged run; pass check_finite=False to load them anyway)" + _listing("non-finite", bad)
+            )
     name = name if name is not None else getattr(model, "registry_name", None)
     if name is not None:
         remap = model_info(name).remap_checkpoint
@@ -190,7 +200,6 @@ def load_pretrained(
             state_dict = remap(state_dict, model)
     missing, unexpected, shapes, hint = _mismatch_report(state_dict, model)
     if missing or unexpected or shapes:
-        label = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "checkpoint"
         message = (
             f"{label} ({where}) does not match {type(model).__name__}"
             f"{f' (registry name {name!r})' if name else ''}: {len(missing)} missing, "
