@@ -366,3 +366,93 @@ def test_evaluate_rejects_shape_change_and_saves_json(tmp_path) -> None:
     assert res["tasks"]["derain"]["psnr"] == math.inf
     text = save_results(res, tmp_path / "r.json").read_text()
     assert '"inf"' in text
+
+
+# ------------------------------------------------------------------ checkpoint safety (issue 11)
+
+
+class _Planted:
+    """Pickles to a call that leaves a marker file: what a malicious checkpoint would run."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _two_checkpoints(directory) -> None:
+    train(_fresh_model(), GlobalRngData(), _config(steps=4, checkpoint_dir=str(directory), checkpoint_every=2))
+
+
+def test_checkpoints_load_with_weights_only(tmp_path) -> None:
+    _two_checkpoints(tmp_path)
+    state = torch.load(tmp_path / "step_00000004.pt", weights_only=True)  # no Python objects inside
+    rng = state["rng"][0]
+    assert isinstance(rng["torch"], torch.Tensor) and isinstance(rng["python"]["state"], torch.Tensor)
+    assert isinstance(rng["numpy"]["key"], torch.Tensor)
+    from hairlayers.train import save_checkpoint
+
+    with pytest.raises(HairError, match=r"state\['extra'\]\['x'\] is a .*object"):
+        save_checkpoint({"step": 9, "extra": {"x": object()}}, tmp_path)
+    assert not (tmp_path / "step_00000009.pt").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_planted_checkpoint_runs_no_code(tmp_path) -> None:
+    _two_checkpoints(tmp_path)
+    marker = tmp_path / "pwned"
+    planted = tmp_path / "step_99999999.pt"
+    torch.save({"format": "hairlayers.train/2", "step": 99999999, "x": _Planted(str(marker))}, planted)
+    with pytest.raises(HairError, match="weights_only=True"):
+        load_checkpoint(planted)
+    with pytest.warns(UserWarning, match=r"skipped checkpoint .*step_99999999\.pt.*weights_only=True.*using step_00000004\.pt"):
+        state = load_checkpoint(tmp_path)
+    assert state["step"] == 4 and not marker.exists()
+    with pytest.warns(UserWarning, match="step_99999999"):
+        result = train(_fresh_model(), GlobalRngData(), _config(steps=4, resume=str(tmp_path)))
+    assert result.steps == 4 and not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads(tmp_path, damage: str) -> None:
+    data = GlobalRngData()
+    reference = _fresh_model()
+    train(reference, data, _config(steps=6))
+    with pytest.raises(_Kill):
+        train(_fresh_model(), data, _config(steps=6, checkpoint_dir=str(tmp_path), checkpoint_every=2),
+              on_step=_kill_after(5))
+    newest = tmp_path / "step_00000004.pt"
+    content = newest.read_bytes()
+    newest.write_bytes(b"" if damage == "empty" else content[: len(content) // 3])
+    with pytest.warns(UserWarning, match=rf"skipped checkpoint {newest}.*(empty|cannot read).*using step_00000002\.pt"):
+        resumed = _fresh_model()
+        train(resumed, data, _config(steps=6, resume=str(tmp_path)))
+    assert _params_equal(resumed, reference)  # from step 2, still bit-exact
+    (tmp_path / "step_00000002.pt").write_bytes(b"")
+    with pytest.raises(HairError, match=r"(?s)no checkpoint in .* loads.*step_00000004.pt.*step_00000002.pt"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_is_fsynced_before_rename_and_old_ones_deleted_after(tmp_path, monkeypatch) -> None:
+    import os
+
+    from hairlayers.train import save_checkpoint
+    from hairlayers.train import checkpoint as checkpoint_mod
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(checkpoint_mod.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(checkpoint_mod.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    for step in (1, 2):
+        save_checkpoint({"step": step}, tmp_path, keep_last=1)
+    assert events[:3] == ["fsync", "replace", "fsync"]  # file, rename, folder
+    assert [p.name for p in tmp_path.iterdir()] == ["step_00000002.pt"]
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_mod.os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"step": 3}, tmp_path, keep_last=1)
+    # the new file never became durable: the old one is kept, no half-written file is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000002.pt"]

@@ -23,6 +23,13 @@ import torch
 from .errors import HairError
 
 
+def _refusal(err: Exception) -> str:
+    """The one line of torch's long weights-only refusal that says what was refused."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    found = next((line for line in lines if line.startswith("WeightsUnpickler error:")), None)
+    return (found or (lines[0] if lines else type(err).__name__)).split(". Please use")[0]
+
+
 def load_weights_file(
     path: str | os.PathLike, what: str, *, map_location: str | torch.device = "cpu", refused_hint: str = ""
 ) -> Any:
@@ -65,7 +72,8 @@ def load_weights_file(
         return torch.load(where, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise HairError(
-            f"{where}: torch.load(weights_only=True) refused a Python object in this {what} ({err})."
+            f"{where}: torch.load(weights_only=True) refused a Python object in this {what} "
+            f"({_refusal(err)})."
             + (f" {refused_hint}" if refused_hint else "")
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as err:

@@ -49,11 +49,17 @@ def seed_everything(seed: int) -> None:
 
 
 def get_rng_state() -> dict[str, Any]:
-    """Snapshot of all generator states, picklable and loadable with ``torch.load``.
+    """Snapshot of all generator states, as tensors, numbers and dicts only.
+
+    Such a snapshot loads with ``torch.load(weights_only=True)``: Python's and NumPy's Mersenne
+    Twister states are stored as ``int64`` tensors of their 625 / 624 words, not as pickled
+    Python or NumPy objects.
 
     Returns:
-        ``{"python": ..., "torch": ByteTensor, "cuda": [ByteTensor, ...], "numpy": ...}``; the
-        ``cuda`` list is empty without CUDA and ``numpy`` is ``None`` without NumPy.
+        ``{"python": {"state": LongTensor(625), "version": int, "gauss": float | None},
+        "torch": ByteTensor, "cuda": [ByteTensor, ...], "numpy": {"key": LongTensor(624),
+        "pos": int, "has_gauss": int, "gauss": float} | None}``; the ``cuda`` list is empty
+        without CUDA and ``numpy`` is ``None`` without NumPy.
 
     Example:
         >>> state = get_rng_state(); a = torch.rand(3)
@@ -61,11 +67,21 @@ def get_rng_state() -> dict[str, Any]:
         True
     """
     np = _numpy()
+    version, words, gauss = random.getstate()
+    numpy_state = None
+    if np is not None:
+        _, key, pos, has_gauss, cached = np.random.get_state()
+        numpy_state = {
+            "key": torch.tensor(key.astype("int64")),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(cached),
+        }
     return {
-        "python": random.getstate(),
+        "python": {"state": torch.tensor(words, dtype=torch.int64), "version": version, "gauss": gauss},
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": np.random.get_state() if np is not None else None,
+        "numpy": numpy_state,
     }
 
 
@@ -79,7 +95,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     missing = {"python", "torch", "cuda", "numpy"} - set(state)
     if missing:
         raise HairError(f"RNG snapshot is missing {sorted(missing)}; was it made by get_rng_state()?")
-    random.setstate(state["python"])
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"].tolist()), python["gauss"]))
     torch.set_rng_state(state["torch"])
     if state["cuda"]:
         if not torch.cuda.is_available() or torch.cuda.device_count() != len(state["cuda"]):
@@ -91,7 +108,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
     np = _numpy()
     if state["numpy"] is not None and np is not None:
-        np.random.set_state(state["numpy"])
+        numpy_state = state["numpy"]
+        key = numpy_state["key"].numpy().astype("uint32")
+        np.random.set_state(("MT19937", key, numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
 
 
 @contextmanager
