@@ -456,3 +456,47 @@ def test_checkpoint_is_fsynced_before_rename_and_old_ones_deleted_after(tmp_path
         save_checkpoint({"step": 3}, tmp_path, keep_last=1)
     # the new file never became durable: the old one is kept, no half-written file is left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000002.pt"]
+
+
+# ---------------------------------------------------------------- resume: config and history
+
+
+def _without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in history]
+
+
+def test_resumed_history_equals_uninterrupted_history(tmp_path) -> None:
+    data = GlobalRngData()
+    settings = dict(steps=12, log_every=4)
+    reference = train(_fresh_model(), data, _config(**settings))
+    with pytest.raises(_Kill):  # checkpoint at 5: one step into the window that ends at 8
+        train(_fresh_model(), data, _config(**settings, checkpoint_dir=str(tmp_path), checkpoint_every=5),
+              on_step=_kill_after(7))
+    resumed = train(_fresh_model(), data, _config(**settings, resume=str(tmp_path)))
+    assert [r["step"] for r in resumed.history] == [4, 8, 12]
+    assert _without_timing(resumed.history) == _without_timing(reference.history)
+
+
+def test_resume_refuses_a_changed_config_naming_each_field(tmp_path) -> None:
+    train(_fresh_model(), GlobalRngData(), _config(steps=4, checkpoint_dir=str(tmp_path), checkpoint_every=2))
+    with pytest.raises(HairError) as info:
+        train(_fresh_model(), GlobalRngData(), _config(steps=4, lr=1e-3, seed=8, batch_size=4, resume=str(tmp_path)))
+    message = str(info.value)
+    for field in ("lr: 0.0002 -> 0.001", "seed: 7 -> 8", "batch_size: 2 -> 4"):
+        assert field in message
+    assert "resume_overrides" in message
+    # where and how a run executes may change
+    train(_fresh_model(), GlobalRngData(), _config(steps=4, resume=str(tmp_path), progress="off", num_workers=0,
+                                                   checkpoint_dir=str(tmp_path / "elsewhere")))
+
+
+def test_resume_override_applies_the_new_value(tmp_path) -> None:
+    with pytest.raises(_Kill):
+        train(_fresh_model(), GlobalRngData(), _config(steps=8, checkpoint_dir=str(tmp_path), checkpoint_every=2),
+              on_step=_kill_after(3))
+    result = train(_fresh_model(), GlobalRngData(),
+                   _config(steps=8, lr=1e-3, final_lr=1e-4, resume=str(tmp_path), resume_overrides=("lr", "final_lr")))
+    lrs = [r["lr"] for r in result.history]
+    assert lrs[:2] == [2e-4, 2e-4] and lrs[2:7] == [1e-3] * 5 and lrs[7] == pytest.approx(1e-4)
+    with pytest.raises(HairError, match="unknown TrainConfig field"):
+        _config(resume_overrides=("learning_rate",))

@@ -39,7 +39,7 @@ from .rng import get_rng_state, isolated_rng, seed_everything, set_rng_state
 from .sampler import EpochBatches
 from .schedule import make_scheduler
 
-__all__ = ["TrainConfig", "TrainResult", "config_from_dict", "resolve_device", "train"]
+__all__ = ["RESUME_IGNORES", "TrainConfig", "TrainResult", "config_changes", "config_from_dict", "resolve_device", "train"]
 
 
 @dataclass
@@ -67,7 +67,14 @@ class TrainConfig:
         checkpoint_dir: folder for checkpoints; ``None`` writes none.
         checkpoint_every: also save every this many steps (``0``: only at the end).
         keep_last: keep only this many newest checkpoints (``0``: keep all).
-        resume: checkpoint file or folder (its newest file) to continue from.
+        resume: checkpoint file or folder (its newest file that loads) to continue from. The
+            checkpoint's config must equal this one in every field but those that only say where
+            and how the run executes (:data:`RESUME_IGNORES`); a difference raises, naming each
+            field, unless the field is listed in ``resume_overrides``.
+        resume_overrides: fields allowed to differ from the checkpoint's config on resume, e.g.
+            ``("lr",)``; the new values apply from the resumed step on (the learning rate and
+            AdamW's betas and weight decay are set on the restored optimiser). The run length
+            (``steps`` / ``epochs`` × batches) cannot change: the schedule depends on it.
         progress: ``"auto"`` (tqdm if installed, else log lines), ``"tqdm"``, ``"lines"``, ``"off"``.
         log_every: record (and, without tqdm, print) the mean loss every this many steps.
         find_unused_parameters: passed to ``DistributedDataParallel``; needed by models whose
@@ -94,6 +101,7 @@ class TrainConfig:
     progress: str = "auto"
     log_every: int = 10
     find_unused_parameters: bool = False
+    resume_overrides: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.steps is None) == (self.epochs is None):
@@ -113,6 +121,41 @@ class TrainConfig:
         if self.log_every < 1:
             raise HairError(f"log_every must be >= 1, got {self.log_every}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON/YAML give lists
+        if isinstance(self.resume_overrides, str):
+            raise HairError(f"resume_overrides must be a sequence of field names, got the str {self.resume_overrides!r}")
+        self.resume_overrides = tuple(self.resume_overrides)
+        unknown = sorted(set(self.resume_overrides) - set(TrainConfig.__dataclass_fields__))
+        if unknown:
+            raise HairError(f"resume_overrides names unknown TrainConfig field(s) {unknown}")
+
+
+RESUME_IGNORES: frozenset[str] = frozenset({
+    "resume", "resume_overrides", "checkpoint_dir", "checkpoint_every", "keep_last", "progress",
+    "num_workers", "device", "find_unused_parameters",
+})
+"""TrainConfig fields a resumed run may change freely: where the run executes and saves, how it
+reports. ``num_workers`` does not change the data (items are seeded per index)."""
+
+
+def config_changes(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """Fields in which ``config`` differs from a checkpoint's ``saved`` config (those in
+    :data:`RESUME_IGNORES` and ``config.resume_overrides`` aside), as ``"name: saved -> now"``.
+
+    Example:
+        >>> from dataclasses import asdict
+        >>> old = asdict(TrainConfig(steps=10))
+        >>> config_changes(old, TrainConfig(steps=10, lr=1e-3, seed=1, progress="off"))
+        ['lr: 0.0002 -> 0.001', 'seed: 0 -> 1']
+    """
+    now = asdict(config)
+    changes = []
+    for name, value in now.items():
+        if name in RESUME_IGNORES or name in config.resume_overrides:
+            continue
+        before = saved.get(name, "<absent>")
+        if before != value:
+            changes.append(f"{name}: {before!r} -> {value!r}")
+    return changes
 
 
 @dataclass
@@ -154,6 +197,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise HairError(f"device {device!r} requested but CUDA is not available in this torch build/machine")
     return dev
+
+
+def _apply_hyperparameters(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR, config: TrainConfig
+) -> None:
+    """Put ``config``'s rate, betas and weight decay on a restored optimiser and scheduler.
+
+    Without overrides the values equal the restored ones and nothing changes (the rate is
+    recomputed by the scheduler's own formula, bit for bit); with ``resume_overrides`` this is
+    what makes the new values apply from the resumed step on.
+    """
+    scheduler.base_lrs = [config.lr] * len(optimizer.param_groups)
+    for group, rate in zip(optimizer.param_groups, scheduler.lr_lambdas):
+        group["initial_lr"] = config.lr
+        group["lr"] = config.lr * rate(scheduler.last_epoch)
+        group["betas"] = config.betas
+        group["weight_decay"] = config.weight_decay
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
 class _LossModule(nn.Module):
@@ -289,6 +350,8 @@ def train(
 
     step, epoch, batch_in_epoch = 0, 0, 0
     history: list[dict[str, float]] = []
+    window: dict[str, float] = {}  # sums since the last log record; saved, so a resume continues it
+    window_steps = 0
     if config.resume is not None:
         # RNG states must stay CPU tensors; model and optimiser states are copied to the device.
         state = load_checkpoint(config.resume, map_location="cpu")
@@ -297,19 +360,30 @@ def train(
                 f"checkpoint {state['path']} belongs to a run of {state['total_steps']} steps, this"
                 f" config asks for {total}; the learning-rate schedule would differ"
             )
+        changes = config_changes(state["config"], config)
+        if changes:
+            raise HairError(
+                f"checkpoint {state['path']} was written with another config; resuming would follow"
+                " neither run:\n  " + "\n  ".join(changes)
+                + "\nuse the checkpoint's settings, or list the fields you mean to change in"
+                " TrainConfig(resume_overrides=(...))"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        _apply_hyperparameters(optimizer, scheduler, config)
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         history = list(state["history"])
         rng_states = state["rng"]
-        if len(rng_states) != info.world_size:
+        if len(rng_states) != info.world_size or len(state["window"]) != info.world_size:
             raise HairError(
                 f"checkpoint {state['path']} was written by {len(rng_states)} process(es), this run has"
                 f" {info.world_size}; resume with the same number of processes"
             )
         set_rng_state(rng_states[info.rank])
+        window = dict(state["window"][info.rank]["sums"])
+        window_steps = int(state["window"][info.rank]["steps"])
     else:
         seed_everything(mix_seed(config.seed, info.rank) % 2**31)
 
@@ -336,6 +410,7 @@ def train(
             "rng": gather_objects(get_rng_state()),
             "config": asdict(config),
             "history": history,
+            "window": gather_objects({"sums": dict(window), "steps": window_steps}),
         }
 
     last_checkpoint: str | None = None
@@ -353,8 +428,7 @@ def train(
     if info.is_main and step > 0:
         progress.write(f"resumed from step {step} (epoch {epoch}, batch {batch_in_epoch})")
     global_batch = config.batch_size * info.world_size
-    window: dict[str, float] = {}
-    window_steps, window_start = 0, time.perf_counter()
+    timed_steps, window_start = 0, time.perf_counter()  # throughput of this call only
     start_step, run_start = step, time.perf_counter()
     try:
         while step < total:
@@ -400,8 +474,9 @@ def train(
                 for key, value in stats.items():
                     window[key] = window.get(key, 0.0) + value
                 window_steps += 1
+                timed_steps += 1
                 now = time.perf_counter()
-                throughput = global_batch * window_steps / max(now - window_start, 1e-9)
+                throughput = global_batch * timed_steps / max(now - window_start, 1e-9)
                 progress.update(step, {**stats, "img/s": throughput})
                 if on_step is not None:
                     on_step(step, stats)
@@ -413,7 +488,8 @@ def train(
                     record["lr"] = lr
                     record["images_per_s"] = throughput
                     history.append(record)
-                    window, window_steps, window_start = {}, 0, time.perf_counter()
+                    window, window_steps = {}, 0
+                    timed_steps, window_start = 0, time.perf_counter()
                 if config.checkpoint_dir is not None and (
                     step == total or (config.checkpoint_every and step % config.checkpoint_every == 0)
                 ):
