@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import HairError
+from ..errors import HairError, positive_int
 from ..functional import mixed_linear
 from ..functional._spec import settings_repr
 from .base import HyperLayer
@@ -45,8 +45,8 @@ class HyperLinear(HyperLayer):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        if in_features < 1 or out_features < 1:
-            raise HairError(f"in_features and out_features must be >= 1, got {in_features}, {out_features}")
+        positive_int("in_features", in_features)
+        positive_int("out_features", out_features)
         self.in_features, self.out_features, self.backend = in_features, out_features, backend
         expert_shape = (out_features, in_features)
         self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_features if bias else None, factory)
