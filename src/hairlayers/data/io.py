@@ -164,17 +164,16 @@ def _rgb8(im: Any, path: str | Path) -> Any:
 def image_size(path: str | Path) -> tuple[int, int]:
     """Decode ``path`` completely, as :func:`load_image_uint8` does, and return ``(height, width)``.
 
-    Finds what a header check misses: a truncated body, pixel formats the loader refuses.
-
-    Raises:
-        ImageReadError: the file is missing or cannot be decoded (message names the file).
+    Finds what a header check misses: a truncated body, pixel formats the loader refuses. Raises
+    :class:`ImageReadError` naming the file, as the loader does.
 
     Example:
-        >>> import tempfile, os
+        >>> import tempfile
+        >>> from pathlib import Path
         >>> from PIL import Image
-        >>> p = os.path.join(tempfile.mkdtemp(), "a.png")
-        >>> Image.new("RGB", (5, 4)).save(p)
-        >>> image_size(p)
+        >>> path = Path(tempfile.mkdtemp()) / "wide.png"
+        >>> Image.new("RGB", (5, 4)).save(path)
+        >>> image_size(path)
         (4, 5)
     """
     return tuple(_decode(path, lambda im: (im.size[1], im.size[0])))  # type: ignore[return-value]
