@@ -500,3 +500,11 @@ def test_resume_override_applies_the_new_value(tmp_path) -> None:
     assert lrs[:2] == [2e-4, 2e-4] and lrs[2:7] == [1e-3] * 5 and lrs[7] == pytest.approx(1e-4)
     with pytest.raises(HairError, match="unknown TrainConfig field"):
         _config(resume_overrides=("learning_rate",))
+
+
+@pytest.mark.parametrize("name, value", [("batch_size", "8"), ("batch_size", 0), ("log_every", 2.5),
+                                         ("keep_last", -1), ("num_workers", "2"), ("checkpoint_every", 1.5)])
+def test_config_sizes_must_be_ints(name: str, value) -> None:
+    """Issue 11: a string for an int argument gave Python's "'<' not supported" instead of a clear error."""
+    with pytest.raises(HairError, match=rf"{name} must be a positive int, got {value!r}"):
+        TrainConfig(steps=2, checkpoint_dir="x", **{name: value})

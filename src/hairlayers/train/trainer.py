@@ -109,17 +109,13 @@ class TrainConfig:
         for name in ("steps", "epochs"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))
-        if self.batch_size < 1:
-            raise HairError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.checkpoint_every < 0 or self.keep_last < 0 or self.num_workers < 0:
-            raise HairError(
-                "checkpoint_every, keep_last and num_workers must be >= 0, got"
-                f" {self.checkpoint_every}, {self.keep_last}, {self.num_workers}"
-            )
+        positive_int("batch_size", self.batch_size)
+        positive_int("log_every", self.log_every)
+        for name in ("checkpoint_every", "keep_last", "num_workers"):
+            if getattr(self, name) != 0:  # 0 is allowed: off / keep all / load in this process
+                positive_int(name, getattr(self, name))
         if self.checkpoint_every and self.checkpoint_dir is None:
             raise HairError(f"checkpoint_every={self.checkpoint_every} needs checkpoint_dir (where to write them)")
-        if self.log_every < 1:
-            raise HairError(f"log_every must be >= 1, got {self.log_every}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON/YAML give lists
         if isinstance(self.resume_overrides, str):
             raise HairError(f"resume_overrides must be a sequence of field names, got the str {self.resume_overrides!r}")
