@@ -51,6 +51,13 @@ class HyperSelectingNet(nn.Module):
 
     The softmax keeps the kernel mix convex, which the paper credits with stable weight generation.
 
+    Initialisation (the paper does not give one): hidden layers He-normal with zero bias, the last
+    layer normal with standard deviation ``1 / sqrt(fan_in)`` and zero bias, so the logits carry the
+    GIV's variation from image to image at about its own scale and prefer no expert a priori. With
+    torch's default ``nn.Linear`` init four layers shrink that variation about 60-fold, the biases
+    decide the selection, every image gets the same mix and the experts get identical updates
+    (docs/analysis.md, "Why HAIR did not specialise").
+
     Args:
         giv_dim: width of the Global Information Vector.
         num_kernels: N, the number of experts in the weight box it drives.
@@ -89,6 +96,17 @@ class HyperSelectingNet(nn.Module):
             layers += [nn.Linear(width_in, width_out, device=device, dtype=dtype), nn.GELU()]
         layers.append(nn.Linear(widths[-1], num_kernels, device=device, dtype=dtype))
         self.fcnn = nn.Sequential(*layers)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Variance-preserving init: He-normal hidden layers, a ``1/sqrt(fan_in)`` last layer, zero biases."""
+        linears = [m for m in self.fcnn if isinstance(m, nn.Linear)]
+        for hidden in linears[:-1]:
+            nn.init.kaiming_normal_(hidden.weight, nonlinearity="relu")  # GELU's gain is close to ReLU's
+            nn.init.zeros_(hidden.bias)
+        last = linears[-1]
+        nn.init.normal_(last.weight, std=last.in_features ** -0.5)
+        nn.init.zeros_(last.bias)
 
     def forward(self, giv: torch.Tensor) -> torch.Tensor:
         check_giv(giv, self.giv_dim, self.fcnn[0].weight.dtype)
