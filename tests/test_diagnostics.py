@@ -163,3 +163,31 @@ def test_record_selections_refuses_bad_input() -> None:
         record_selections(model, torch.rand(2, 4, 4), ["a", "b"])
     with pytest.raises(HairError, match="no selecting nets"):
         record_selections(nn.Conv2d(2, 2, 1), torch.rand(2, 2, 4, 4), ["a", "b"])
+
+
+# --- the defects the diagnostics found (docs/analysis.md, "Why HAIR did not specialise") -----------
+
+
+def test_selecting_net_init_keeps_the_givs_variation() -> None:
+    """torch's default Linear init shrank the logits' image-to-image spread ~60-fold over four layers."""
+    torch.manual_seed(0)
+    giv = torch.randn(256, 96)
+    hsn = HyperSelectingNet(96, 7)  # the paper's (48, 24, 12) hidden widths
+    with torch.no_grad():
+        logits = hsn.fcnn(giv)
+    assert logits.std(0).mean() > 0.3  # the default init gave about 0.02 here
+    assert all(float(m.bias.abs().max()) == 0.0 for m in hsn.fcnn if isinstance(m, nn.Linear))
+
+
+def test_giv_classifier_passes_gradient_and_image_differences_at_1x1_maps() -> None:
+    """A 6x6 split map reaches 1x1 after three stride-2 stages; a two-channel GroupNorm there is a sign function."""
+    torch.manual_seed(0)
+    clf = GIVClassifier(in_channels=64, giv_dim=32, width=48)
+    assert all(m.num_channels // m.num_groups >= 8 for m in clf.modules() if isinstance(m, nn.GroupNorm))
+    features = torch.randn(8, 64, 6, 6, requires_grad=True)
+    giv = clf(features)
+    giv.pow(2).sum().backward()
+    assert features.grad.abs().mean() > 1e-4
+    # small changes of the input move the GIV smoothly instead of flipping a binary code
+    nudged = clf(features.detach() + 1e-3 * torch.randn_like(features))
+    assert 0 < float((nudged - giv.detach()).abs().max()) < 0.05
