@@ -109,3 +109,12 @@ def test_bad_arguments() -> None:
         res_hair(variant="nope")
     with pytest.raises(HairError, match="num_kernels must give N"):
         res_hair(preset="tiny", num_kernels=(5, 7))
+
+
+def test_expert_init_copy_starts_every_expert_equal_and_fresh_does_not() -> None:
+    torch.manual_seed(0)
+    copied = res_hair(preset="tiny", expert_init="copy")
+    fresh = res_hair(preset="tiny")
+    for net, equal in ((copied, True), (fresh, False)):
+        box = net.latent.box.weights["ffn__project_in"]
+        assert torch.equal(box[0], box[-1]) is equal

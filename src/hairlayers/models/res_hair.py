@@ -54,6 +54,10 @@ class HyperLevel(nn.Module):
         num_kernels: N of the level's weight box.
         giv_dim: GIV width.
         hsn_hidden: hidden widths of each block's selecting net.
+        expert_init: how the box's experts start (:func:`~hairlayers.transform.convert.to_hyper`'s
+            ``init``): ``"fresh"`` (N independent default inits, the release's), ``"copy"`` or
+            ``"copy+noise"`` (N copies of one default init, plus ``expert_noise`` relative noise).
+        expert_noise: relative noise of ``"copy+noise"``.
 
     Shape:
         - Input: ``x`` ``(B, dim, H, W)`` and ``giv`` ``(B, giv_dim)``; output like ``x``.
@@ -77,13 +81,15 @@ class HyperLevel(nn.Module):
         num_kernels: int,
         giv_dim: int,
         hsn_hidden: Sequence[int] = (48, 24, 12),
+        expert_init: str = "fresh",
+        expert_noise: float = 0.01,
     ) -> None:
         super().__init__()
         self.box = WeightBox(num_kernels)
         self.blocks = _level(dim, depth, heads, ffn_expansion_factor, bias, layer_norm)
         for block in self.blocks:
             for role in BLOCK_CONVS:
-                hyper = to_hyper(block.get_submodule(role), num_kernels, init="fresh")
+                hyper = to_hyper(block.get_submodule(role), num_kernels, init=expert_init, noise=expert_noise)
                 set_module(block, role, self.box.share(role, hyper))
         self.selectors = nn.ModuleList(HyperSelectingNet(giv_dim, num_kernels, hsn_hidden) for _ in range(depth))
 
@@ -111,6 +117,8 @@ class ResHAIR(RestormerEncoder):
             (:class:`HairResNetClassifier`, the release's), or any module mapping the level-4 input
             ``(B, 8C, H/8, W/8)`` to ``(B, giv_dim)``.
         classifier_width: channels inside the built-in classifiers.
+        hsn_hidden: hidden widths of every selecting net.
+        expert_init, expert_noise: how each level's experts start (see :class:`HyperLevel`).
 
     Shape:
         - Input: ``(B, C_in, H, W)``, any ``H, W`` (reflect-padded to a multiple of 8 inside).
@@ -137,6 +145,8 @@ class ResHAIR(RestormerEncoder):
         classifier: str | nn.Module = "giv",
         classifier_width: int = 72,
         hsn_hidden: Sequence[int] = (48, 24, 12),
+        expert_init: str = "fresh",
+        expert_noise: float = 0.01,
     ) -> None:
         super().__init__()
         if len(num_kernels) != 4:
@@ -145,7 +155,8 @@ class ResHAIR(RestormerEncoder):
         self.in_channels, self.giv_dim = in_channels, giv_dim or 2 * dim
         c2, c3, c4 = 2 * dim, 4 * dim, 8 * dim  # level widths (level 1 lives in the shared encoder)
         common = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias, layer_norm=layer_norm)
-        hyper = dict(giv_dim=self.giv_dim, hsn_hidden=hsn_hidden, **common)
+        hyper = dict(giv_dim=self.giv_dim, hsn_hidden=hsn_hidden, expert_init=expert_init,
+                     expert_noise=expert_noise, **common)
         static = (ffn_expansion_factor, bias, layer_norm)
 
         self._build_encoder(in_channels, dim, num_blocks, heads, *static)
