@@ -224,12 +224,12 @@ def selection_summary(rec: Recording) -> dict[str, Any]:
     for name, select in rec.selects.items():
         n_kernels = select.shape[1]
         means = _label_means(select, rec.labels)
-        per_image = entropy(select)
+        mean_entropies = _label_means(entropy(select)[:, None], rec.labels)
         tasks = {
             label: {
                 "mean_select": [round(float(v), 6) for v in mean],
                 "entropy_of_mean": float(entropy(mean[None])[0]),
-                "mean_entropy": float(per_image[[i for i, lab in enumerate(rec.labels) if lab == label]].mean()),
+                "mean_entropy": float(mean_entropies[label][0]),
             }
             for label, mean in means.items()
         }

@@ -127,7 +127,7 @@ def check_conv_channels(in_channels: object, out_channels: object, groups: objec
     return groups
 
 
-def positive_pair(value: IntOr2, name: str, minimum: int) -> tuple[int, int]:
+def pair_at_least(value: IntOr2, name: str, minimum: int) -> tuple[int, int]:
     """:func:`pair`, and both entries at least ``minimum`` (1 for a stride, 0 for a padding)."""
     result = pair(value, name)
     if min(result) < minimum:

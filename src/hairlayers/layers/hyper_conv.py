@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..errors import HairError
 from ..functional import mixed_conv2d
-from ..functional._spec import IntOr2, Padding, check_conv_channels, pair, positive_pair, resolve_padding, settings_repr
+from ..functional._spec import IntOr2, Padding, check_conv_channels, pair, pair_at_least, resolve_padding, settings_repr
 from .base import HyperLayer
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -67,8 +67,8 @@ class HyperConv2d(HyperLayer):
         if padding_mode not in _PADDING_MODES:
             raise HairError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = positive_pair(kernel_size, "kernel_size", 1)
-        self.stride, self.dilation = positive_pair(stride, "stride", 1), positive_pair(dilation, "dilation", 1)
+        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
+        self.stride, self.dilation = pair_at_least(stride, "stride", 1), pair_at_least(dilation, "dilation", 1)
         self.padding = padding if isinstance(padding, str) else pair(padding, "padding")
         self._pad = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.groups, self.padding_mode, self.backend = groups, padding_mode, backend

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ..errors import HairError
 from ..functional import mixed_conv_transpose2d
-from ..functional._spec import IntOr2, check_conv_channels, positive_pair, settings_repr
+from ..functional._spec import IntOr2, check_conv_channels, pair_at_least, settings_repr
 from .base import HyperLayer
 
 
@@ -52,10 +52,10 @@ class HyperConvTranspose2d(HyperLayer):
             raise HairError(f"HyperConvTranspose2d supports padding_mode='zeros' only (as torch), got {padding_mode!r}")
         check_conv_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = positive_pair(kernel_size, "kernel_size", 1)
-        self.stride, self.padding = positive_pair(stride, "stride", 1), positive_pair(padding, "padding", 0)
-        self.output_padding = positive_pair(output_padding, "output_padding", 0)
-        self.dilation = positive_pair(dilation, "dilation", 1)
+        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
+        self.stride, self.padding = pair_at_least(stride, "stride", 1), pair_at_least(padding, "padding", 0)
+        self.output_padding = pair_at_least(output_padding, "output_padding", 0)
+        self.dilation = pair_at_least(dilation, "dilation", 1)
         self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
         expert_shape = (in_channels, out_channels // groups, *self.kernel_size)
         self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)

@@ -57,7 +57,7 @@ from torch import nn
 
 from ..errors import HairError, positive_int
 from ..functional import mix
-from ..functional._spec import positive_pair, settings_repr
+from ..functional._spec import pair_at_least, settings_repr
 from ..layers import (
     GIVClassifier,
     HyperConv2d,
@@ -151,9 +151,9 @@ class HyperDeformConv2d(HyperLayer):
         factory = {"device": device, "dtype": dtype}
         check_deform_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = positive_pair(kernel_size, "kernel_size", 1)
-        self.stride, self.padding = positive_pair(stride, "stride", 1), positive_pair(padding, "padding", 0)
-        self.dilation = positive_pair(dilation, "dilation", 1)
+        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
+        self.stride, self.padding = pair_at_least(stride, "stride", 1), pair_at_least(padding, "padding", 0)
+        self.dilation = pair_at_least(dilation, "dilation", 1)
         self.max_elements, self.backend = max_elements, backend
         # The boxes' Kaiming-uniform init (a = sqrt(5)) is uniform in ±1/sqrt(fan_in): AirNet's DCN init too.
         expert_shape = (out_channels, in_channels // groups, *self.kernel_size)

@@ -35,7 +35,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..errors import BackendUnavailableError, HairError, positive_int
 from .._amp import autocast_inputs
-from ..functional._spec import IntOr2, conv_output_size, positive_pair, settings_repr
+from ..functional._spec import IntOr2, conv_output_size, pair_at_least, settings_repr
 
 __all__ = ["deform_conv2d", "ModulatedDeformConv2d", "torchvision_unavailable", "DEFAULT_MAX_ELEMENTS"]
 
@@ -102,9 +102,9 @@ def _spec(
     groups = c_in // c_per_group
     if c_out % groups != 0:
         raise HairError(f"C_out={c_out} is not divisible by groups={groups} (= C_in / weight.shape[-3])")
-    stride_ = positive_pair(stride, "stride", 1)
-    padding_ = positive_pair(padding, "padding", 0)
-    dilation_ = positive_pair(dilation, "dilation", 1)
+    stride_ = pair_at_least(stride, "stride", 1)
+    padding_ = pair_at_least(padding, "padding", 0)
+    dilation_ = pair_at_least(dilation, "dilation", 1)
     pad = (padding_[0], padding_[0], padding_[1], padding_[1])
     out_h, out_w = conv_output_size(height, width, (kh, kw), stride_, pad, dilation_)
     if out_h <= 0 or out_w <= 0:
@@ -449,10 +449,10 @@ class ModulatedDeformConv2d(nn.Module):
             raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = positive_pair(kernel_size, "kernel_size", 1)
-        self.stride = positive_pair(stride, "stride", 1)
-        self.padding = positive_pair(padding, "padding", 0)
-        self.dilation = positive_pair(dilation, "dilation", 1)
+        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
+        self.stride = pair_at_least(stride, "stride", 1)
+        self.padding = pair_at_least(padding, "padding", 0)
+        self.dilation = pair_at_least(dilation, "dilation", 1)
         self.groups = groups
         self.max_elements = max_elements
         self.backend = backend
