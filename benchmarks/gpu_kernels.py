@@ -48,7 +48,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from hairlayers.functional import mixed_conv2d, mixed_linear, reference  # noqa: E402
-from hairlayers.functional._spec import conv_spec  # noqa: E402
+from hairlayers.functional.geometry import conv_spec  # noqa: E402
 
 T0 = time.time()
 

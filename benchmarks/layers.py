@@ -111,7 +111,7 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
     import torch
 
     from hairlayers.functional import autotune, mixed_conv2d, reference
-    from hairlayers.functional._spec import conv_spec
+    from hairlayers.functional.geometry import conv_spec
     from hairlayers.functional.torch_backend import autotune_key, conv2d_path
 
     _, side = level

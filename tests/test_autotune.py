@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hairlayers.functional import autotune, mixed_conv2d
-from hairlayers.functional._spec import conv_spec
+from hairlayers.functional.geometry import conv_spec
 from hairlayers.functional.reference import conv2d as reference_conv2d
 from hairlayers.functional.torch_backend import conv2d_candidates, run_conv2d_path
 

@@ -23,7 +23,7 @@ from hairlayers.functional import (
     reference,
     register_backend,
 )
-from hairlayers.functional._spec import ConvSpec
+from hairlayers.functional.geometry import ConvSpec
 
 DEFAULT_ORDER = ["triton", "torch", "reference"]
 

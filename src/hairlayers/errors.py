@@ -1,4 +1,7 @@
-"""The library's error types (one base class users can catch) and the one check every module repeats."""
+"""The library's error types: one base class users can catch, and the error of a backend that cannot run.
+
+The argument checks that raise them live in :mod:`hairlayers._checks`.
+"""
 
 from __future__ import annotations
 
@@ -18,17 +21,11 @@ class BackendUnavailableError(RuntimeError):
     """
 
 
-def positive_int(name: str, value: object) -> int:
-    """``value`` when it is an int >= 1 (a bool is not), else a :class:`HairError` naming ``name``.
+def __getattr__(name: str) -> object:
+    # ``positive_int`` lived here; it is one of the argument checks of :mod:`hairlayers._checks`
+    # now. Resolved on first use because that module imports this one.
+    if name == "positive_int":
+        from ._checks import positive_int
 
-    Example:
-        >>> positive_int("num_kernels", 5)
-        5
-        >>> positive_int("num_kernels", 0)
-        Traceback (most recent call last):
-        ...
-        hairlayers.errors.HairError: num_kernels must be a positive int, got 0
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HairError(f"{name} must be a positive int, got {value!r}")
-    return value
+        return positive_int
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

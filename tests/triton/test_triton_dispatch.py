@@ -15,7 +15,7 @@ import torch
 
 from hairlayers.errors import BackendUnavailableError
 from hairlayers.functional import mixed_conv2d, mixed_conv_transpose2d, mixed_linear, reference
-from hairlayers.functional._spec import conv_spec
+from hairlayers.functional.geometry import conv_spec
 from hairlayers.functional.backends import Call, choose, get_backend
 
 pytest.importorskip("triton")

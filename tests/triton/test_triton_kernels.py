@@ -19,7 +19,7 @@ import torch
 
 from _tolerance import assert_close_to_reference, default_atol
 from hairlayers.functional import mixed_conv2d, mixed_linear, reference
-from hairlayers.functional._spec import conv_spec
+from hairlayers.functional.geometry import conv_spec
 
 pytest.importorskip("triton")
 pytestmark = pytest.mark.triton

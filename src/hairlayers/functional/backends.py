@@ -5,25 +5,30 @@ A backend says *why not* when it cannot run: :meth:`Backend.unavailable` for the
 ``backend="auto"`` takes the first backend in :func:`list_backends` order that has no reason; an
 explicitly named backend that has one raises :class:`~hairlayers.errors.BackendUnavailableError`
 with it. There is no silent fallback.
+
+The deformable ops (:func:`~hairlayers.ops.deform_conv2d`,
+:func:`~hairlayers.functional.mixed_deform_conv2d`) choose by the same rule among their own
+backends (``torchvision``, ``torch``: :data:`hairlayers.ops.deform_conv.DEFORM_BACKENDS`), which
+they pass to :func:`choose`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 import torch
 
 from ..errors import BackendUnavailableError, HairError
 from . import reference, torch_backend
-from ._spec import ConvSpec, ConvTransposeSpec
+from .geometry import ConvSpec, ConvTransposeSpec
 
 
 @dataclass(frozen=True)
 class Call:
     """What a backend is asked to compute: the op name, the input and the resolved geometry."""
 
-    op: str  # "conv2d" | "conv_transpose2d" | "linear"
+    op: str  # "conv2d" | "conv_transpose2d" | "linear" | "deform_conv2d" | "mixed_deform_conv2d"
     x: torch.Tensor
     spec: Optional[Union[ConvSpec, ConvTransposeSpec]] = None
 
@@ -55,6 +60,11 @@ class Backend:
         raise NotImplementedError
 
     def linear(self, x, select, weight_box, bias_box) -> torch.Tensor:
+        raise NotImplementedError
+
+    def deform_conv2d(self, input, offset, weight, bias, mask, spec: ConvSpec, max_elements: int) -> torch.Tensor:
+        """A modulated deformable convolution; ``weight`` is ``(C_out, C_in // groups, kH, kW)``
+        (op ``"deform_conv2d"``) or per sample ``(B, ...)`` (op ``"mixed_deform_conv2d"``)."""
         raise NotImplementedError
 
 
@@ -110,11 +120,12 @@ def list_backends() -> list[str]:
     return list(_REGISTRY)
 
 
-def get_backend(name: str) -> Backend:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise HairError(f"unknown backend {name!r}; expected 'auto' or one of {list_backends()}") from None
+def get_backend(name: str, candidates: Mapping[str, Backend] | None = None) -> Backend:
+    """The backend called ``name`` in ``candidates`` (default: the registry), else a :class:`HairError`."""
+    candidates = _REGISTRY if candidates is None else candidates
+    if isinstance(name, str) and name in candidates:
+        return candidates[name]
+    raise HairError(f"unknown backend {name!r}; expected 'auto' or one of {list(candidates)}")
 
 
 def reasons(backend: Backend, call: Call) -> str | None:
@@ -122,16 +133,24 @@ def reasons(backend: Backend, call: Call) -> str | None:
     return backend.unavailable() or backend.unsupported(call)
 
 
-def choose(name: str, call: Call) -> Backend:
-    """The backend that computes ``call``: the named one, or the first capable one for ``"auto"``."""
+def choose(name: str, call: Call, candidates: Mapping[str, Backend] | None = None) -> Backend:
+    """The backend that computes ``call``: the named one, or the first capable one for ``"auto"``.
+
+    Args:
+        name: ``"auto"`` or a backend name.
+        call: what is to be computed.
+        candidates: the backends to choose among, in ``"auto"`` order (default: the registry of
+            the mixed ops, :func:`list_backends`); an op with backends of its own passes them.
+    """
+    candidates = _REGISTRY if candidates is None else candidates
     if name != "auto":
-        backend = get_backend(name)
+        backend = get_backend(name, candidates)
         why = reasons(backend, call)
         if why is not None:
             raise BackendUnavailableError(f"backend {name!r} cannot run this {call.op}: {why}")
         return backend
     why_not = []
-    for backend in _REGISTRY.values():
+    for backend in candidates.values():
         why = reasons(backend, call) or backend.declines_auto(call)
         if why is None:
             return backend

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._spec import ConvSpec, ConvTransposeSpec, mix
+from .geometry import ConvSpec, ConvTransposeSpec
+from .mixing import mix
 
 
 def _per_sample(

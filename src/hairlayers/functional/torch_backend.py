@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from . import autotune
-from ._spec import ConvSpec, ConvTransposeSpec, mix, mix_flat
+from .geometry import ConvSpec, ConvTransposeSpec
+from .mixing import mix, mix_flat
 
 __all__ = [
     "autotune_key",
@@ -82,7 +83,7 @@ def conv2d_path(x: torch.Tensor, spec: ConvSpec, out_channels: int) -> str:
 
     Example:
         >>> import torch
-        >>> from hairlayers.functional._spec import ConvSpec
+        >>> from hairlayers.functional.geometry import ConvSpec
         >>> depthwise = ConvSpec((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), groups=8)
         >>> conv2d_path(torch.randn(2, 8, 5, 5), depthwise, 8)
         'grouped'
@@ -91,7 +92,7 @@ def conv2d_path(x: torch.Tensor, spec: ConvSpec, out_channels: int) -> str:
     """
     channels_last = is_channels_last(x)
     batch, c_in = x.shape[:2]
-    pointwise = spec.kernel == (1, 1) and spec.pad == (0, 0, 0, 0)
+    pointwise = spec.is_pointwise
     if pointwise and not channels_last:
         return "pointwise"
     if batch == 1:
@@ -112,15 +113,14 @@ def conv2d_candidates(x: torch.Tensor, spec: ConvSpec) -> list[str]:
 
     Example:
         >>> import torch
-        >>> from hairlayers.functional._spec import ConvSpec
+        >>> from hairlayers.functional.geometry import ConvSpec
         >>> pointwise = ConvSpec((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), groups=1)
         >>> conv2d_candidates(torch.randn(4, 8, 5, 5), pointwise)
         ['pointwise', 'per_sample', 'grouped']
         >>> conv2d_candidates(torch.randn(1, 8, 5, 5), pointwise)
         ['pointwise', 'static']
     """
-    pointwise = spec.kernel == (1, 1) and spec.pad == (0, 0, 0, 0)
-    names = ["pointwise"] if pointwise and (spec.groups == 1 or not is_channels_last(x)) else []
+    names = ["pointwise"] if spec.is_pointwise and (spec.groups == 1 or not is_channels_last(x)) else []
     return names + (["static"] if x.shape[0] == 1 else ["per_sample", "grouped"])
 
 

@@ -8,8 +8,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import HairError, positive_int
-from ..functional import mix
+from .._checks import positive_int
+from ..errors import HairError
+from ..functional.mixing import mix
 from .selecting import HyperSelectingNet
 
 SelectProvider = Callable[["HyperLayer"], torch.Tensor]
@@ -116,6 +117,6 @@ class HyperLayer(nn.Module):
         return static
 
     def _selecting_settings(self) -> list[tuple[str, object, object]]:
-        """The hyper part of ``extra_repr`` for :func:`~hairlayers.functional._spec.settings_repr`:
+        """The hyper part of ``extra_repr`` for :func:`~hairlayers._checks.settings_repr`:
         ``num_kernels`` always, ``giv_dim`` when the layer has a selecting net."""
         return [("num_kernels", self.num_kernels, None), ("giv_dim", self.giv_dim, None)]

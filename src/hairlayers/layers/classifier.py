@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..errors import HairError, positive_int
+from .._checks import check_input, positive_int
+from ..errors import HairError
 
 
 #: channels per GroupNorm group, at least: small inputs reach 1×1 maps, where a group of two
@@ -98,9 +99,8 @@ class GIVClassifier(nn.Module):
         self.head = nn.Conv2d(backbone_channels, giv_dim, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if not isinstance(features, torch.Tensor) or features.dim() != 4 or features.shape[1] != self.in_channels:
-            shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-            raise HairError(f"GIVClassifier expects features (B, {self.in_channels}, H, W), got {shape}")
+        check_input(features, "GIVClassifier", f"features (B, {self.in_channels}, H, W)", dim=4,
+                    channels=self.in_channels)
         return self.head(self.backbone(features)).mean(dim=(2, 3))
 
     def extra_repr(self) -> str:

@@ -8,9 +8,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._checks import check_conv_channels, check_input, pair, settings_repr
 from ..errors import HairError
-from ..functional import mixed_conv2d
-from ..functional._spec import IntOr2, Padding, check_conv_channels, pair, pair_at_least, resolve_padding, settings_repr
+from ..functional import mixed_conv2d_prechecked
+from ..functional.geometry import ConvSpec, IntOr2, Padding
 from .base import HyperLayer
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -30,6 +31,10 @@ class HyperConv2d(HyperLayer):
     Shape:
         - Input: ``(B, C_in, H, W)`` and ``giv`` ``(B, giv_dim)`` or ``select`` ``(B, N)``
         - Output: ``(B, C_out, H', W')``, in the input's memory format.
+
+    The geometry is resolved once, in ``__init__`` (``spec``, a
+    :class:`~hairlayers.functional.geometry.ConvSpec`): build a new layer to change the kernel
+    size, stride, padding, dilation or groups.
 
     Example:
         >>> import torch
@@ -67,10 +72,12 @@ class HyperConv2d(HyperLayer):
         if padding_mode not in _PADDING_MODES:
             raise HairError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
-        self.stride, self.dilation = pair_at_least(stride, "stride", 1), pair_at_least(dilation, "dilation", 1)
+        geometry = ConvSpec.resolve(kernel_size, stride, padding, dilation, groups)
+        self.kernel_size, self.stride, self.dilation = geometry.kernel, geometry.stride, geometry.dilation
         self.padding = padding if isinstance(padding, str) else pair(padding, "padding")
-        self._pad = resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self._pad = geometry.pad
+        # With another padding mode the layer pads the input itself and the op pads nothing.
+        self.spec = geometry if padding_mode == "zeros" else ConvSpec.resolve(kernel_size, stride, 0, dilation, groups)
         self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
         expert_shape = (out_channels, in_channels // groups, *self.kernel_size)
         self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)
@@ -78,21 +85,12 @@ class HyperConv2d(HyperLayer):
     def forward(
         self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise HairError(f"HyperConv2d expects a 4-D input (B, C, H, W), got {shape}")
-        if x.shape[1] != self.in_channels:
-            raise HairError(f"HyperConv2d expects {self.in_channels} input channels, got {x.shape[1]}")
+        check_input(x, "HyperConv2d", "a 4-D input (B, C, H, W)", dim=4, channels=self.in_channels)
         select = self._resolve_select(giv, select, x.shape[0])
-        padding: Padding = self.padding
         if self.padding_mode != "zeros":
             top, bottom, left, right = self._pad
             x = F.pad(x, (left, right, top, bottom), mode=self.padding_mode)
-            padding = 0
-        return mixed_conv2d(
-            x, select, self.weight_box, self.bias_box, self.stride, padding, self.dilation,
-            self.groups, backend=self.backend,
-        )
+        return mixed_conv2d_prechecked(x, select, self.weight_box, self.bias_box, self.spec, self.backend)
 
     def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Conv2d:
         """A plain ``nn.Conv2d`` equal to this layer for one image's GIV (or selecting vector)."""

@@ -7,9 +7,10 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from .._checks import check_conv_channels, check_input, settings_repr
 from ..errors import HairError
-from ..functional import mixed_conv_transpose2d
-from ..functional._spec import IntOr2, check_conv_channels, pair_at_least, settings_repr
+from ..functional import mixed_conv_transpose2d_prechecked
+from ..functional.geometry import ConvTransposeSpec, IntOr2
 from .base import HyperLayer
 
 
@@ -52,10 +53,9 @@ class HyperConvTranspose2d(HyperLayer):
             raise HairError(f"HyperConvTranspose2d supports padding_mode='zeros' only (as torch), got {padding_mode!r}")
         check_conv_channels(in_channels, out_channels, groups)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
-        self.stride, self.padding = pair_at_least(stride, "stride", 1), pair_at_least(padding, "padding", 0)
-        self.output_padding = pair_at_least(output_padding, "output_padding", 0)
-        self.dilation = pair_at_least(dilation, "dilation", 1)
+        self.spec = ConvTransposeSpec.resolve(kernel_size, stride, padding, output_padding, dilation, groups)
+        self.kernel_size, self.stride, self.padding = self.spec.kernel, self.spec.stride, self.spec.padding
+        self.output_padding, self.dilation = self.spec.output_padding, self.spec.dilation
         self.groups, self.padding_mode, self.backend = groups, padding_mode, backend
         expert_shape = (in_channels, out_channels // groups, *self.kernel_size)
         self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)
@@ -63,16 +63,10 @@ class HyperConvTranspose2d(HyperLayer):
     def forward(
         self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise HairError(
-                f"HyperConvTranspose2d expects a 4-D input (B, {self.in_channels}, H, W), got {shape}"
-            )
+        check_input(x, "HyperConvTranspose2d", f"a 4-D input (B, {self.in_channels}, H, W)", dim=4,
+                    channels=self.in_channels)
         select = self._resolve_select(giv, select, x.shape[0])
-        return mixed_conv_transpose2d(
-            x, select, self.weight_box, self.bias_box, self.stride, self.padding,
-            self.output_padding, self.groups, self.dilation, backend=self.backend,
-        )
+        return mixed_conv_transpose2d_prechecked(x, select, self.weight_box, self.bias_box, self.spec, self.backend)
 
     def to_static(
         self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None

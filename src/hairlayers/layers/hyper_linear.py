@@ -7,9 +7,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import HairError, positive_int
-from ..functional import mixed_linear
-from ..functional._spec import settings_repr
+from .._checks import check_input, positive_int, settings_repr
+from ..functional import mixed_linear_prechecked
 from .base import HyperLayer
 
 
@@ -54,11 +53,10 @@ class HyperLinear(HyperLayer):
     def forward(
         self, x: torch.Tensor, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[-1] != self.in_features:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise HairError(f"HyperLinear expects an input (B, *, {self.in_features}), got {shape}")
+        check_input(x, "HyperLinear", f"an input (B, *, {self.in_features})", min_dim=2,
+                    channels=self.in_features, channel_axis=-1, unit="features")
         select = self._resolve_select(giv, select, x.shape[0])
-        return mixed_linear(x, select, self.weight_box, self.bias_box, backend=self.backend)
+        return mixed_linear_prechecked(x, select, self.weight_box, self.bias_box, self.backend)
 
     def to_static(self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None) -> nn.Linear:
         """A plain ``nn.Linear`` equal to this layer for one image."""

@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 
 from .._amp import autocast_active
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 
 
 def check_giv(giv: torch.Tensor, giv_dim: int, dtype: torch.dtype | None = None) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from .base import HyperLayer
 from .hyper_conv import HyperConv2d
 from .hyper_conv_transpose import HyperConvTranspose2d

@@ -55,9 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import HairError, positive_int
+from .._checks import describe, pair_at_least, positive_int, settings_repr
+from ..errors import HairError
 from ..functional import mix
-from ..functional._spec import pair_at_least, settings_repr
 from ..layers import (
     GIVClassifier,
     HyperConv2d,
@@ -410,8 +410,9 @@ class HyperDGRN(nn.Module):
         elif not isinstance(giv, torch.Tensor) or giv.dim() != 2 or giv.shape[1] != self.giv_dim or (
             giv.shape[0] not in (1, x.shape[0])
         ):
-            shape = tuple(giv.shape) if isinstance(giv, torch.Tensor) else type(giv).__name__
-            raise HairError(f"giv must have shape ({x.shape[0]}, {self.giv_dim}) or (1, {self.giv_dim}), got {shape}")
+            raise HairError(
+                f"giv must have shape ({x.shape[0]}, {self.giv_dim}) or (1, {self.giv_dim}), got {describe(giv)}"
+            )
         else:
             giv = giv.expand(x.shape[0], -1)
         for group in self.body[self.split : -1]:

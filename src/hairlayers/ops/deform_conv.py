@@ -26,52 +26,31 @@ import functools
 import importlib.util
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ..errors import BackendUnavailableError, HairError, positive_int
 from .._amp import autocast_inputs
-from ..functional._spec import IntOr2, conv_output_size, pair_at_least, settings_repr
+from .._checks import IntOr2, check_conv_channels, describe, pair_at_least, positive_int, settings_repr
+from ..errors import HairError
+from ..functional.backends import Backend, Call, choose, get_backend
+from ..functional.geometry import ConvSpec
 
 __all__ = ["deform_conv2d", "ModulatedDeformConv2d", "torchvision_unavailable", "DEFAULT_MAX_ELEMENTS"]
 
 #: Default bound on the column entries materialised at once (2**25 floats = 128 MiB in float32).
 DEFAULT_MAX_ELEMENTS = 1 << 25
 
-_BACKENDS = ("auto", "torch", "torchvision")
-
-
-@dataclass(frozen=True)
-class _DeformSpec:
-    """Resolved geometry of one deformable convolution call."""
-
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    groups: int  # weight groups, as in nn.Conv2d
-    offset_groups: int
-    out_size: tuple[int, int]
-    per_sample_weight: bool
-
-    @property
-    def taps(self) -> int:
-        return self.kernel[0] * self.kernel[1]
-
 
 def check_deform_channels(in_channels: object, out_channels: object, groups: object) -> None:
-    """Validate the channel counts and groups of a deformable convolution layer."""
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-        positive_int(name, value)
-    if in_channels % groups or out_channels % groups:
-        raise HairError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+    """Validate the channel counts and groups of a deformable convolution layer (as for any
+    convolution: :func:`~hairlayers._checks.check_conv_channels`)."""
+    check_conv_channels(in_channels, out_channels, groups)
 
 
-def _spec(
+def deform_spec(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
@@ -80,17 +59,19 @@ def _spec(
     padding: IntOr2,
     dilation: IntOr2,
     mask: torch.Tensor | None,
-) -> _DeformSpec:
-    """Check every shape against every other one and resolve the geometry."""
+) -> ConvSpec:
+    """Check every shape of one :func:`deform_conv2d` call against every other one and resolve
+    the geometry (``groups = C_in / weight.shape[-3]``; the offset groups follow from
+    ``offset.shape[1]``)."""
     for name, t in (("input", input), ("offset", offset), ("weight", weight), ("bias", bias), ("mask", mask)):
         if t is not None and not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if input.dim() != 4:
-        raise HairError(f"input must be (B, C_in, H, W), got shape {tuple(input.shape)}")
+        raise HairError(f"input must be (B, C_in, H, W), got shape {describe(input)}")
     if weight.dim() not in (4, 5):
         raise HairError(
             "weight must be (C_out, C_in/groups, kH, kW) or per-sample (B, C_out, C_in/groups, kH, kW),"
-            f" got shape {tuple(weight.shape)}"
+            f" got shape {describe(weight)}"
         )
     batch, c_in, height, width = input.shape
     per_sample = weight.dim() == 5
@@ -102,17 +83,10 @@ def _spec(
     groups = c_in // c_per_group
     if c_out % groups != 0:
         raise HairError(f"C_out={c_out} is not divisible by groups={groups} (= C_in / weight.shape[-3])")
-    stride_ = pair_at_least(stride, "stride", 1)
-    padding_ = pair_at_least(padding, "padding", 0)
-    dilation_ = pair_at_least(dilation, "dilation", 1)
-    pad = (padding_[0], padding_[0], padding_[1], padding_[1])
-    out_h, out_w = conv_output_size(height, width, (kh, kw), stride_, pad, dilation_)
-    if out_h <= 0 or out_w <= 0:
-        raise HairError(
-            f"input {height}x{width} is too small for kernel {kh}x{kw} with padding {padding_} and "
-            f"dilation {dilation_}: the output would be {out_h}x{out_w}"
-        )
-    taps = kh * kw
+    # Integer padding only (torchvision's op takes no 'same'/'valid').
+    spec = ConvSpec.resolve((kh, kw), stride, pair_at_least(padding, "padding", 0), dilation, groups)
+    out_h, out_w = spec.checked_output_size(height, width)
+    taps = spec.taps
     if offset.dim() != 4 or offset.shape[0] != batch or offset.shape[1] % (2 * taps) != 0:
         raise HairError(
             f"offset must be (B={batch}, 2*offset_groups*{taps}, {out_h}, {out_w}), got shape {tuple(offset.shape)}"
@@ -137,21 +111,24 @@ def _spec(
             )
     if not input.is_floating_point():
         raise TypeError(f"deform_conv2d needs floating-point tensors, got {input.dtype}")
-    return _DeformSpec(
-        (kh, kw), stride_, padding_, dilation_, groups, offset_groups, (out_h, out_w), per_sample
-    )
+    return spec
+
+
+def _offset_groups(offset: torch.Tensor, spec: ConvSpec) -> int:
+    return offset.shape[1] // (2 * spec.taps)
 
 
 # --------------------------------------------------------------------------- pure PyTorch path
 
 
 def _sampling_grid(
-    offset: torch.Tensor, spec: _DeformSpec, row0: int, height: int, width: int
+    offset: torch.Tensor, spec: ConvSpec, row0: int, height: int, width: int
 ) -> torch.Tensor:
     """Normalised ``grid_sample`` coordinates ``(B·G, K·rows, W', 2)`` for output rows ``row0...``."""
     batch, _, rows, out_w = offset.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = spec.kernel, spec.stride, spec.padding, spec.dilation
-    groups, taps = spec.offset_groups, spec.taps
+    (kh, kw), (sh, sw), (dh, dw) = spec.kernel, spec.stride, spec.dilation
+    ph, pw = spec.pad[0], spec.pad[2]
+    groups, taps = _offset_groups(offset, spec), spec.taps
     kwargs = dict(device=offset.device, dtype=offset.dtype)
     tap_y = (torch.arange(kh, **kwargs) * dh).repeat_interleave(kw)  # tap k = ky * kW + kx
     tap_x = (torch.arange(kw, **kwargs) * dw).repeat(kh)
@@ -174,13 +151,13 @@ def _chunk_forward(
     mask: torch.Tensor | None,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
-    spec: _DeformSpec,
+    spec: ConvSpec,
     row0: int,
 ) -> torch.Tensor:
     """Output rows ``row0 .. row0 + offset.shape[2]`` of samples ``input`` (one chunk)."""
     batch, c_in, height, width = input.shape
     rows, out_w = offset.shape[2:]
-    groups, taps = spec.offset_groups, spec.taps
+    groups, taps = _offset_groups(offset, spec), spec.taps
     grid = _sampling_grid(offset, spec, row0, height, width)
     sampled = F.grid_sample(
         input.reshape(batch * groups, c_in // groups, height, width),
@@ -200,13 +177,14 @@ def _chunk_forward(
     w_groups = spec.groups
     columns = columns.reshape(batch, w_groups, (c_in // w_groups) * taps, rows * out_w)
     c_out = weight.shape[-4]
-    if spec.per_sample_weight:
+    per_sample_weight = weight.dim() == 5
+    if per_sample_weight:
         w = weight.reshape(batch, w_groups, c_out // w_groups, -1)
     else:
         w = weight.reshape(1, w_groups, c_out // w_groups, -1)
     out = torch.matmul(w, columns).reshape(batch, c_out, rows, out_w)
     if bias is not None:
-        out = out + (bias.view(batch, c_out, 1, 1) if spec.per_sample_weight else bias.view(1, c_out, 1, 1))
+        out = out + (bias.view(batch, c_out, 1, 1) if per_sample_weight else bias.view(1, c_out, 1, 1))
     return out
 
 
@@ -231,11 +209,12 @@ def _deform_conv2d_torch(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     mask: torch.Tensor | None,
-    spec: _DeformSpec,
+    spec: ConvSpec,
     max_elements: int,
 ) -> torch.Tensor:
     batch, c_in = input.shape[:2]
-    out_h, out_w = spec.out_size
+    out_h, out_w = offset.shape[2:]
+    per_sample_weight = weight.dim() == 5
     blocks = _chunks(batch, out_h, c_in * spec.taps * out_w, max_elements)
     if len(blocks) == 1:
         return _chunk_forward(input, offset, mask, weight, bias, spec, 0)
@@ -247,8 +226,8 @@ def _deform_conv2d_torch(
             input[b0:b1],
             offset[b0:b1, :, r0:r1],
             None if mask is None else mask[b0:b1, :, r0:r1],
-            weight[b0:b1] if spec.per_sample_weight else weight,
-            None if bias is None else (bias[b0:b1] if spec.per_sample_weight else bias),
+            weight[b0:b1] if per_sample_weight else weight,
+            None if bias is None else (bias[b0:b1] if per_sample_weight else bias),
         )
         if recompute:
             # Keep only the chunk's inputs for backward, not its kH·kW-times larger columns.
@@ -307,7 +286,7 @@ def torchvision_unavailable(device_type: str = "cpu") -> str | None:
         off = 2.0 * torch.randn(2, 2 * 2 * 9, 5, 6, generator=gen, dtype=torch.float64)
         m = torch.rand(2, 2 * 9, 5, 6, generator=gen, dtype=torch.float64)
         b = torch.randn(4, generator=gen, dtype=torch.float64)
-        spec = _spec(x, off, w, b, 1, 1, 1, m)
+        spec = deform_spec(x, off, w, b, 1, 1, 1, m)
         expected = _deform_conv2d_torch(x, off, w, b, m, spec, DEFAULT_MAX_ELEMENTS)
         device = torch.device(device_type)
         args = [t.to(device=device, dtype=torch.float32) for t in (x, off, w, b, m)]
@@ -318,6 +297,54 @@ def torchvision_unavailable(device_type: str = "cpu") -> str | None:
     if not error < 1e-3:
         return f"torchvision.ops.deform_conv2d disagrees with the pure-PyTorch path on {device_type} (max error {error:.3g})"
     return None
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class TorchvisionDeformBackend(Backend):
+    """``torchvision.ops.deform_conv2d``, where :func:`torchvision_unavailable` finds it working."""
+
+    name = "torchvision"
+    description = "torchvision.ops.deform_conv2d (one weight for the whole batch)"
+
+    def unsupported(self, call: Call) -> str | None:
+        if call.op == "mixed_deform_conv2d":
+            return "torchvision.ops.deform_conv2d takes one weight for the whole batch, got a per-sample weight"
+        if call.op != "deform_conv2d":
+            return f"torchvision runs deform_conv2d only, not {call.op}"
+        return torchvision_unavailable(call.x.device.type)
+
+    def deform_conv2d(self, input, offset, weight, bias, mask, spec: ConvSpec, max_elements: int) -> torch.Tensor:
+        pad = spec.symmetric_padding
+        return _torchvision_op()(input, offset, weight, bias, spec.stride, pad, spec.dilation, mask)
+
+
+class TorchDeformBackend(Backend):
+    """The pure-PyTorch path of this module: one ``grid_sample`` and one matmul per chunk."""
+
+    name = "torch"
+    description = "grid_sample columns and a matmul, in chunks of at most max_elements"
+
+    def unsupported(self, call: Call) -> str | None:
+        if call.op not in ("deform_conv2d", "mixed_deform_conv2d"):
+            return f"this backend runs the deformable ops only, not {call.op}"
+        return None
+
+    def deform_conv2d(self, input, offset, weight, bias, mask, spec: ConvSpec, max_elements: int) -> torch.Tensor:
+        return _deform_conv2d_torch(input, offset, weight, bias, mask, spec, max_elements)
+
+
+#: The backends of the deformable ops, in the order ``backend="auto"`` tries them
+#: (:func:`~hairlayers.functional.backends.choose` picks among them by the mixed ops' rule).
+DEFORM_BACKENDS: dict[str, Backend] = {b.name: b for b in (TorchvisionDeformBackend(), TorchDeformBackend())}
+
+
+def check_deform_backend(backend: object) -> str:
+    """``backend`` when it names a deformable backend (or is ``"auto"``), else a :class:`HairError`."""
+    if backend != "auto":
+        get_backend(backend, DEFORM_BACKENDS)
+    return backend  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- public op
@@ -376,27 +403,11 @@ def deform_conv2d(
         True
     """
     input, offset, weight, bias, mask = autocast_inputs(input, offset, weight, bias, mask)
-    spec = _spec(input, offset, weight, bias, stride, padding, dilation, mask)
-    if backend not in _BACKENDS:
-        raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-    if max_elements is None:
-        max_elements = DEFAULT_MAX_ELEMENTS
-    else:
-        positive_int("max_elements", max_elements)
-
-    use_torchvision = False
-    if backend != "torch":
-        why_not = torchvision_unavailable(input.device.type)
-        if why_not is None and spec.per_sample_weight:
-            why_not = (
-                "torchvision.ops.deform_conv2d takes one weight for the whole batch, got a per-sample weight"
-            )
-        if backend == "torchvision" and why_not is not None:
-            raise BackendUnavailableError(f"backend 'torchvision' cannot run this deform_conv2d: {why_not}")
-        use_torchvision = why_not is None
-    if use_torchvision:
-        return _torchvision_op()(input, offset, weight, bias, spec.stride, spec.padding, spec.dilation, mask)
-    return _deform_conv2d_torch(input, offset, weight, bias, mask, spec, max_elements)
+    spec = deform_spec(input, offset, weight, bias, stride, padding, dilation, mask)
+    max_elements = DEFAULT_MAX_ELEMENTS if max_elements is None else positive_int("max_elements", max_elements)
+    op = "mixed_deform_conv2d" if weight.dim() == 5 else "deform_conv2d"
+    impl = choose(backend, Call(op, input, spec), DEFORM_BACKENDS)
+    return impl.deform_conv2d(input, offset, weight, bias, mask, spec, max_elements)
 
 
 class ModulatedDeformConv2d(nn.Module):
@@ -445,8 +456,7 @@ class ModulatedDeformConv2d(nn.Module):
     ) -> None:
         super().__init__()
         check_deform_channels(in_channels, out_channels, groups)
-        if backend not in _BACKENDS:
-            raise HairError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        check_deform_backend(backend)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)

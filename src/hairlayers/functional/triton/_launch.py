@@ -13,29 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
-
 import torch
 import triton
 
 from ...errors import BackendUnavailableError
-from .._spec import conv_output_size
+from ..geometry import ConvSpec
 from . import INT32_MAX, interpreting, sample_span
 from ._depthwise_kernels import depthwise_tap_grad_kernel, mixed_depthwise_kernel
 from ._gemm_kernels import mixed_conv_wgrad_kernel, per_sample_conv_kernel
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Convolution geometry as the kernels take it; ``pad`` is ``(top, bottom, left, right)``."""
-
-    stride: tuple[int, int]
-    pad: tuple[int, int, int, int]
-    dilation: tuple[int, int]
-    groups: int
-
-    def output_size(self, height: int, width: int, kernel: tuple[int, int]) -> tuple[int, int]:
-        return conv_output_size(height, width, kernel, self.stride, self.pad, self.dilation)
 
 
 def is_depthwise(x_channels: int, weight_box: torch.Tensor, groups: int) -> bool:
@@ -154,7 +139,7 @@ def mix(select: torch.Tensor, box: torch.Tensor, dtype: torch.dtype) -> torch.Te
     return out.view(select.shape[0], *box.shape[1:])
 
 
-def _run_conv(src, select, box, bias, dst, geom: Geometry, transposed: bool, allow_tf32: bool) -> None:
+def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, allow_tf32: bool) -> None:
     """``dst = conv(src)`` (or its transpose) with the mixed box; ``box`` is the forward box."""
     batch = src.shape[0]
     n_mix, c_out, c_in_g, kh, kw = box.shape
@@ -215,9 +200,9 @@ def _on_device(t: torch.Tensor):
     return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
 
 
-def conv_forward(x, select, box, bias, geom: Geometry, allow_tf32: bool) -> torch.Tensor:
+def conv_forward(x, select, box, bias, geom: ConvSpec, allow_tf32: bool) -> torch.Tensor:
     """Mixed convolution of ``x`` (any strides); the result has ``x``'s memory format."""
-    out_h, out_w = geom.output_size(x.shape[2], x.shape[3], tuple(box.shape[3:]))
+    out_h, out_w = geom.output_size(x.shape[2], x.shape[3])
     y = alloc_like_layout(x, (x.shape[0], box.shape[1], out_h, out_w))
     check_int32(x, y, box[None], bias)
     if y.numel():
@@ -276,7 +261,7 @@ def _pointwise_wgrad(x, dy, select, box, bias):
     return _reduce_sample_grads(grads, dbias, select, box, bias)
 
 
-def _depthwise_wgrad(x, dy, select, box, bias, geom: Geometry):
+def _depthwise_wgrad(x, dy, select, box, bias, geom: ConvSpec):
     """Per-sample, per-tile tap gradients from one memory-bound pass, then two small matmuls."""
     batch, c = x.shape[:2]
     kh, kw = box.shape[3:]
@@ -302,14 +287,10 @@ def _depthwise_wgrad(x, dy, select, box, bias, geom: Geometry):
     return _reduce_sample_grads(grads, dbias, select, box, bias)
 
 
-def _is_pointwise(box: torch.Tensor, geom: Geometry) -> bool:
-    return box.shape[3:] == (1, 1) and geom.stride == (1, 1) and not any(geom.pad) and geom.groups == 1
-
-
-def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
+def _run_wgrad(x, dy, select, box, bias, geom: ConvSpec, allow_tf32: bool):
     """Box, bias and select gradients: 1x1 through cuBLAS, depthwise through the tap kernel, the
     other kxk layers with the per-sample gradients reduced over the batch inside the kernel."""
-    if _is_pointwise(box, geom):
+    if geom.is_pointwise and geom.stride == (1, 1) and geom.groups == 1:  # what cuBLAS's path takes
         return _pointwise_wgrad(x, dy, select, box, bias)
     if is_depthwise(x.shape[1], box, geom.groups):
         return _depthwise_wgrad(x, dy, select, box, bias, geom)
@@ -363,13 +344,13 @@ def _run_wgrad(x, dy, select, box, bias, geom: Geometry, allow_tf32: bool):
     return grad_select, grad_box, grad_bias
 
 
-def conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, need_x: bool, need_params: bool):
+def conv_backward(dy, x, select, box, bias, geom: ConvSpec, allow_tf32: bool, need_x: bool, need_params: bool):
     """``(grad_x, grad_select, grad_box, grad_bias)``; entries not asked for are ``None``."""
     with _on_device(x):
         return _conv_backward(dy, x, select, box, bias, geom, allow_tf32, need_x, need_params)
 
 
-def _conv_backward(dy, x, select, box, bias, geom: Geometry, allow_tf32: bool, need_x: bool, need_params: bool):
+def _conv_backward(dy, x, select, box, bias, geom: ConvSpec, allow_tf32: bool, need_x: bool, need_params: bool):
     grad_x = grad_select = grad_box = grad_bias = None
     check_int32(x, dy, box[None], bias)
     if need_x:

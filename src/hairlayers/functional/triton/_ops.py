@@ -15,11 +15,16 @@ from typing import List, Optional
 
 import torch
 
-from ._launch import Geometry, alloc_like_layout, conv_backward, conv_forward
+from ..geometry import ConvSpec
+from ._launch import alloc_like_layout, conv_backward, conv_forward
 
 
-def _geometry(stride: List[int], pad: List[int], dilation: List[int], groups: int) -> Geometry:
-    return Geometry((stride[0], stride[1]), (pad[0], pad[1], pad[2], pad[3]), (dilation[0], dilation[1]), groups)
+def _geometry(
+    weight_box: torch.Tensor, stride: List[int], pad: List[int], dilation: List[int], groups: int
+) -> ConvSpec:
+    """The :class:`~hairlayers.functional.geometry.ConvSpec` of the op's (list-typed) arguments."""
+    kernel = (weight_box.shape[3], weight_box.shape[4])
+    return ConvSpec(kernel, (stride[0], stride[1]), (pad[0], pad[1], pad[2], pad[3]), (dilation[0], dilation[1]), groups)
 
 
 @torch.library.custom_op("hairlayers::triton_mixed_conv2d", mutates_args=())
@@ -35,14 +40,12 @@ def mixed_conv2d_op(
     allow_tf32: bool,
 ) -> torch.Tensor:
     """Fused mixed convolution; ``pad`` is ``[top, bottom, left, right]``."""
-    return conv_forward(x, select, weight_box, bias_box, _geometry(stride, pad, dilation, groups), allow_tf32)
+    return conv_forward(x, select, weight_box, bias_box, _geometry(weight_box, stride, pad, dilation, groups), allow_tf32)
 
 
 @mixed_conv2d_op.register_fake
 def _(x, select, weight_box, bias_box, stride, pad, dilation, groups, allow_tf32):
-    out_h, out_w = _geometry(stride, pad, dilation, groups).output_size(
-        x.shape[2], x.shape[3], tuple(weight_box.shape[3:])
-    )
+    out_h, out_w = _geometry(weight_box, stride, pad, dilation, groups).output_size(x.shape[2], x.shape[3])
     return alloc_like_layout(x, (x.shape[0], weight_box.shape[1], out_h, out_w))
 
 
@@ -64,7 +67,7 @@ def mixed_conv2d_backward_op(
     """``[grad_x, grad_select, grad_box, grad_bias]``; gradients not asked for are empty tensors."""
     grads = conv_backward(
         grad_out, x, select, weight_box, bias_box,
-        _geometry(stride, pad, dilation, groups), allow_tf32, need_x, need_params,
+        _geometry(weight_box, stride, pad, dilation, groups), allow_tf32, need_x, need_params,
     )
     return [g if g is not None else x.new_empty(0) for g in grads]
 
@@ -115,7 +118,7 @@ class _MixedConv2dFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, select, weight_box, bias_box, stride, pad, dilation, groups, allow_tf32):
-        geometry = _geometry(stride, pad, dilation, groups)
+        geometry = _geometry(weight_box, stride, pad, dilation, groups)
         ctx.save_for_backward(x, select, weight_box, bias_box)
         ctx.geometry, ctx.allow_tf32 = geometry, allow_tf32
         return conv_forward(x, select, weight_box, bias_box, geometry, allow_tf32)
