@@ -5,6 +5,8 @@
   ``torchrun`` data parallelism.
 * :func:`evaluate`: PSNR/SSIM per task on whole test images; :func:`format_results` and
   :func:`save_results` print and store them.
+* :func:`paired_difference`, :func:`mean_std`: comparing models over seeds (the significance rule
+  of the benchmark tables).
 
 See ``docs/training.md``.
 """
@@ -12,6 +14,7 @@ See ``docs/training.md``.
 from __future__ import annotations
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .compare import PairedDifference, mean_std, paired_difference
 from .distributed import DistInfo, dist_info, init_distributed
 from .evaluate import evaluate, format_results, save_results
 from .rng import get_rng_state, seed_everything, set_rng_state
@@ -22,6 +25,7 @@ from .trainer import TrainConfig, TrainResult, config_from_dict, loss_of, resolv
 __all__ = [
     "DistInfo",
     "EpochBatches",
+    "PairedDifference",
     "TrainConfig",
     "TrainResult",
     "config_from_dict",
@@ -35,6 +39,8 @@ __all__ = [
     "load_checkpoint",
     "loss_of",
     "make_scheduler",
+    "mean_std",
+    "paired_difference",
     "paper_lr",
     "resolve_device",
     "save_checkpoint",
