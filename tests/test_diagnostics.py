@@ -79,6 +79,9 @@ def test_selection_and_kernel_separation_match_hand_computation() -> None:
     assert net["logit_std"] == pytest.approx(float((4.0 * giv).std(1, unbiased=False).mean()))
     assert summary["normalised_entropy"] == pytest.approx(float(entropy(expected).mean()) / math.log(2))
     assert summary["normalised_entropy"] < 0.8  # a peaked selection is seen as one
+    assert summary["task_entropy"] == pytest.approx(
+        {"a": float(entropy(expected[:3]).mean()) / math.log(2), "b": float(entropy(expected[3:]).mean()) / math.log(2)}
+    )
 
     # two experts: the label-mean kernels are 2·|s̄_a,0 − s̄_b,0| expert spreads apart
     kernels = kernel_separation(model, rec)

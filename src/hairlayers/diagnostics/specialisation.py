@@ -164,12 +164,13 @@ def record_selections(
         spy(name, layer)
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # the images follow the model (e.g. to the GPU)
     givs: list[torch.Tensor] = []
     has_giv = callable(getattr(model, "giv", None)) and getattr(model, "computes_giv", True)
     try:
         with torch.no_grad():
             for start in range(0, images.shape[0], batch_size):
-                x = images[start : start + batch_size]
+                x = images[start : start + batch_size].to(device)
                 batch = x.shape[0]
                 current = {key: {} for key in parts}
                 model(x)
@@ -216,6 +217,7 @@ def selection_summary(rec: Recording) -> dict[str, Any]:
       is from uniform); ``logit_image_std``: spread of each logit over images (how much the GIV moves
       the selection);
     * ``normalised_entropy``: ``mean_entropy / log N`` averaged over nets and labels (1 = uniform);
+      ``task_entropy[label]``: the same for one label, averaged over nets;
     * ``task_distance``, ``logit_std``, ``logit_image_std``: averaged over nets.
     """
     if not rec.selects:
@@ -243,13 +245,17 @@ def selection_summary(rec: Recording) -> dict[str, Any]:
             "logit_std": float(logits.std(1, unbiased=False).mean()) if logits is not None else math.nan,
             "logit_image_std": float(logits.std(0, unbiased=False).mean()) if logits is not None else math.nan,
         }
-    normalised = [
-        t["mean_entropy"] / net["uniform_entropy"] if net["num_kernels"] > 1 else 1.0
-        for net in nets.values() for t in net["tasks"].values()
-    ]
+    normalised = {
+        label: [
+            net["tasks"][label]["mean_entropy"] / net["uniform_entropy"] if net["num_kernels"] > 1 else 1.0
+            for net in nets.values()
+        ]
+        for label in dict.fromkeys(rec.labels)
+    }
     return {
         "nets": nets,
-        "normalised_entropy": _mean(normalised),
+        "normalised_entropy": _mean([v for values in normalised.values() for v in values]),
+        "task_entropy": {label: _mean(values) for label, values in normalised.items()},
         "task_distance": _mean([net["task_distance"] for net in nets.values()]),
         "logit_std": _mean([net["logit_std"] for net in nets.values()]),
         "logit_image_std": _mean([net["logit_image_std"] for net in nets.values()]),
