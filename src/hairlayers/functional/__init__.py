@@ -31,11 +31,13 @@ from .geometry import (
 )
 from .backends import Backend, Call, choose, list_backends, register_backend, unregister_backend
 from .torch_backend import keep_format
+from .deform import mixed_deform_conv2d  # noqa: E402  (after the backends: it imports hairlayers.ops)
 
 __all__ = [
     "mixed_conv2d",
     "mixed_conv_transpose2d",
     "mixed_linear",
+    "mixed_deform_conv2d",
     "mixed_conv2d_prechecked",
     "mixed_conv_transpose2d_prechecked",
     "mixed_linear_prechecked",

@@ -97,3 +97,41 @@ def linear(
         F.linear(x[b], weights[b], None if biases is None else biases[b]) for b in range(x.shape[0])
     ]
     return torch.stack(outputs).to(dtype)
+
+
+def deform_conv2d(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    select: torch.Tensor,
+    weight_box: torch.Tensor,
+    bias_box: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int] = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    upcast: bool = True,
+) -> torch.Tensor:
+    """Per-sample loop of the plain deformable convolution with each sample's mixed kernel: the
+    definition of :func:`~hairlayers.functional.mixed_deform_conv2d` (float64 by default).
+
+    Example:
+        >>> x, box = torch.randn(2, 3, 6, 6), torch.randn(4, 5, 3, 3, 3)
+        >>> offset, select = torch.randn(2, 18, 6, 6), torch.softmax(torch.randn(2, 4), dim=1)
+        >>> deform_conv2d(x, offset, select, box, None, None, padding=(1, 1)).dtype
+        torch.float32
+    """
+    from ..ops.deform_conv import deform_conv2d as plain  # ops sits above this module
+
+    dtype = x.dtype
+    if upcast:
+        x, offset = x.double(), offset.double()
+        mask = None if mask is None else mask.double()
+    x, weights, biases = _per_sample(x, select, weight_box, bias_box, upcast)
+    outputs = [
+        plain(
+            x[b : b + 1], offset[b : b + 1], weights[b], None if biases is None else biases[b],
+            stride, padding, dilation, None if mask is None else mask[b : b + 1], backend="torch",
+        )
+        for b in range(x.shape[0])
+    ]
+    return torch.cat(outputs).to(dtype)

@@ -20,8 +20,8 @@ The plan, at paper settings:
   after ``R.body.1``; width 64 (= the restorer width), GIV of 128 = 2C.
 * *Hyper*: everything after the split that reads those features. In each of the three hyper groups
   the five blocks (DGBs) share one :class:`~hairlayers.WeightBox` with N = 5 experts per layer role
-  — both deformable convolutions (:class:`HyperDeformConv2d`, the kernel mixed per sample and
-  handed to :func:`~hairlayers.ops.deform_conv2d` as a per-sample weight), both offset/mask
+  — both deformable convolutions (:class:`~hairlayers.layers.HyperDeformConv2d`, the kernel mixed
+  per sample by :func:`~hairlayers.functional.mixed_deform_conv2d`), both offset/mask
   convolutions and both plain convolutions of a block — and each block has its own selecting
   net. N = 5 = the blocks per group, so a hyper group holds exactly as many block kernels as the
   static group it replaces. The group's closing convolution, the restorer's closing convolution and
@@ -55,17 +55,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import describe, pair_at_least, positive_int, settings_repr
+from .._checks import describe, positive_int
 from ..errors import HairError
-from ..functional import mix
 from ..layers import (
     GIVClassifier,
     HyperConv2d,
+    HyperDeformConv2d,
     HyperLayer,
     HyperSelectingNet,
     WeightBox,
 )
-from ..ops.deform_conv import ModulatedDeformConv2d, check_deform_channels, deform_conv2d
 from ._registry import register_model
 from .airnet import _SLOPE, AIRNET_PRESETS, DGG, AirNet, SFTLayer
 from .prompt import PromptBlock, PromptedModule
@@ -87,125 +86,6 @@ __all__ = [
     "airnet_hair",
     "airnet_promptir",
 ]
-
-
-# --------------------------------------------------------------------------- hyper deformable conv
-
-
-class HyperDeformConv2d(HyperLayer):
-    """A modulated deformable convolution (DCNv2) whose kernel is a per-sample mix of N experts.
-
-    Sample ``b`` is convolved with ``Σ_i select[b, i] · weight_box[i]``: the mixed ``(B, C_out,
-    C_in/groups, kH, kW)`` kernels go to :func:`~hairlayers.ops.deform_conv2d` as a per-sample
-    weight (its pure-PyTorch path; torchvision's op takes one weight per batch). The selecting
-    vector comes as for every :class:`~hairlayers.HyperLayer`: ``select=``, ``giv`` (with
-    ``giv_dim`` set) or a ``select_provider``.
-
-    Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias: as in
-            :class:`~hairlayers.ops.ModulatedDeformConv2d`.
-        num_kernels: N, the experts in the weight box.
-        giv_dim: if given, the layer owns a :class:`~hairlayers.HyperSelectingNet`.
-        hsn_hidden: hidden widths of that selecting net.
-        max_elements, backend: passed to :func:`~hairlayers.ops.deform_conv2d`.
-        device, dtype: factory arguments of the parameters.
-
-    Shape:
-        - input ``(B, C_in, H, W)``; offset ``(B, 2·G·kH·kW, H', W')``; mask ``(B, G·kH·kW, H', W')``
-          or ``None``; ``giv`` ``(B, giv_dim)`` or ``select`` ``(B, N)``.
-        - output ``(B, C_out, H', W')``.
-
-    Example:
-        >>> import torch
-        >>> layer = HyperDeformConv2d(4, 8, 3, padding=1, num_kernels=3)
-        >>> x, offset, mask = torch.randn(2, 4, 9, 10), torch.randn(2, 18, 9, 10), torch.rand(2, 9, 9, 10)
-        >>> select = torch.softmax(torch.randn(2, 3), dim=1)
-        >>> y = layer(x, offset, mask, select=select)
-        >>> y.shape
-        torch.Size([2, 8, 9, 10])
-        >>> static = layer.to_static(select=select[1])    # a plain DCN for the second image
-        >>> torch.allclose(static(x[1:], offset[1:], mask[1:]), y[1:], atol=1e-5)
-        True
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        dilation: int | tuple[int, int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        *,
-        num_kernels: int,
-        giv_dim: int | None = None,
-        hsn_hidden: Sequence[int] = (48, 24, 12),
-        max_elements: int | None = None,
-        backend: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        check_deform_channels(in_channels, out_channels, groups)
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = pair_at_least(kernel_size, "kernel_size", 1)
-        self.stride, self.padding = pair_at_least(stride, "stride", 1), pair_at_least(padding, "padding", 0)
-        self.dilation = pair_at_least(dilation, "dilation", 1)
-        self.max_elements, self.backend = max_elements, backend
-        # The boxes' Kaiming-uniform init (a = sqrt(5)) is uniform in ±1/sqrt(fan_in): AirNet's DCN init too.
-        expert_shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self._init_hyper(num_kernels, giv_dim, hsn_hidden, expert_shape, out_channels if bias else None, factory)
-
-    def forward(  # type: ignore[override]
-        self,
-        x: torch.Tensor,
-        offset: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        giv: torch.Tensor | None = None,
-        *,
-        select: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise HairError(f"HyperDeformConv2d expects (B, {self.in_channels}, H, W), got {shape}")
-        select = self._resolve_select(giv, select, x.shape[0])
-        if select.shape != (x.shape[0], self.num_kernels):
-            raise HairError(
-                f"the selecting vector must have shape (B, N) = ({x.shape[0]}, {self.num_kernels}), "
-                f"got {tuple(select.shape)}"
-            )
-        select = select.to(self.weight_box.dtype)
-        # The mixed kernel follows the input's dtype (under autocast the mix may come out in another).
-        weight = mix(select, self.weight_box).to(x.dtype)
-        bias = mix(select, self.bias_box).to(x.dtype) if self.bias_box is not None else None
-        return deform_conv2d(
-            x, offset, weight, bias, self.stride, self.padding, self.dilation, mask,
-            max_elements=self.max_elements, backend=self.backend,
-        )
-
-    def to_static(
-        self, giv: torch.Tensor | None = None, *, select: torch.Tensor | None = None
-    ) -> ModulatedDeformConv2d:
-        """A plain :class:`~hairlayers.ops.ModulatedDeformConv2d` equal to this layer for one image."""
-        layer = ModulatedDeformConv2d(
-            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
-            self.dilation, self.groups, self.bias_box is not None, max_elements=self.max_elements,
-            backend=self.backend, device=self.weight_box.device, dtype=self.weight_box.dtype,
-        )
-        return self._load_mixed(layer, giv, select)
-
-    def extra_repr(self) -> str:
-        return settings_repr(f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}", [
-            ("stride", self.stride, (1, 1)),
-            ("padding", self.padding, (0, 0)),
-            ("dilation", self.dilation, (1, 1)),
-            ("groups", self.groups, 1),
-            ("bias", self.bias_box is not None, True),
-            *self._selecting_settings(),
-        ])
 
 
 # --------------------------------------------------------------------------- hyper DGRN parts
