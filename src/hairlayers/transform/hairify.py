@@ -14,14 +14,17 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError, positive_int
-from ..layers import GIVClassifier, HyperSelectingNet, WeightBox
+from ..layers import GIVClassifier, HyperLinear, HyperSelectingNet, WeightBox
 from .blocks import block_roots, signature
 from .convert import INITS, set_module, to_hyper, torch_base
+from .folding import probe_folds
 from .routing import (
     BlockSelect,
     EmbedHook,
+    FoldedRows,
     SplitHook,
     SplitReached,
+    UnfoldRows,
     current_state,
     pop_state,
     push_state,
@@ -66,6 +69,9 @@ class HairPlan:
     upstream: int = 0  # convertible layers before the split (untouched)
     original_params: int = 0
     example_shape: tuple[int, ...] = ()
+    # converted layer -> how its input rows fold the batch: "batch" (one row per image),
+    # "major" (k·B rows, row r from image r // k), "minor" (row r from image r % B); see folding.py
+    folds: dict[str, str] = field(default_factory=dict)
 
     def block(self, key: str) -> BlockPlan:
         return next(b for b in self.blocks if b.key == key)
@@ -163,6 +169,7 @@ def _choose_layers(
     include: str | Sequence[str] | None,
     exclude: str | Sequence[str] | None,
     min_params: int,
+    mode: str = "hyper",
 ) -> tuple[list[str], dict[str, str], int]:
     """Which layers become hyper: ``(converted names, {static name: why}, upstream count)``."""
     converted: list[str] = []
@@ -197,8 +204,10 @@ def _choose_layers(
             reason = f"fewer than min_params={min_params} parameters"
         elif not all(trace.calls[i].simple for i in indices):
             reason = "called with extra arguments"
-        elif trace.batch is not None and any(trace.calls[i].in_shape[0] != trace.batch for i in indices):
-            reason = "its input's leading dimension is not the batch (e.g. B·L tokens)"
+        elif mode == "embed" and trace.batch is not None and any(
+                trace.calls[i].in_shape[0] != trace.batch for i in indices):
+            # hyper modes attribute folded rows to images (folding.py); an embedding shift is per image
+            reason = "its input's leading dimension is not the batch (e.g. B·L tokens; mode='embed')"
         if reason:
             static[name] = reason
         else:
@@ -538,7 +547,7 @@ def hairify(
     point, path = find_split(trace, split)
     downstream = downstream_calls(model, args, (point.name, point.side), trace)
     converted, static, upstream = _choose_layers(
-        model, trace, point, downstream, include, exclude, min_params)
+        model, trace, point, downstream, include, exclude, min_params, mode)
     roots = block_roots(model, converted, block_types, blocks)
     if blocks_only:
         static.update({n: "in no block (blocks_only=True)" for n in converted if roots[n] == n})
@@ -548,6 +557,9 @@ def hairify(
                 f"blocks_only=True, but no converted layer after the split ({point.describe()}) is "
                 "inside a block; name the blocks with block_types= or blocks="
             )
+    folds = probe_folds(
+        model, args, converted, trace.batch, (point.name, point.side) if mode == "hyper" else None,
+    ) if mode != "embed" else {}
     share = (init == "fresh") if share_boxes is None else bool(share_boxes)
     plans = _plan_blocks(model, trace, path, converted, roots, num_kernels, levels, share, mode)
     split_call = trace.calls[point.call]
@@ -573,6 +585,7 @@ def hairify(
     plan = HairPlan(
         mode, point, path.text(), path.levels(), giv_dim, init, share, plans, static, upstream,
         _unique_params(model), tuple(args[0].shape) if isinstance(args[0], torch.Tensor) else (),
+        folds,
     )
     del trace, features, split_call
 
@@ -595,6 +608,12 @@ def hairify(
                     role = name[len(block.name) + 1:]
                     hair.boxes[block.box].share(role, layer)
                 layer.select_provider = BlockSelect(hair.token, block.key, name)
+                fold = folds.get(name, "batch")
+                regroup = isinstance(layer, HyperLinear) and fold != "batch"
+                layer.register_forward_pre_hook(
+                    FoldedRows(hair.token, block.key, name, fold, regroup), with_kwargs=True)
+                if regroup:
+                    layer.register_forward_hook(UnfoldRows(hair.token, name, fold), with_kwargs=True)
                 set_module(target, name, layer)
     # New parts follow the wrapped model's train/eval flag (its own submodules keep theirs).
     for part in (hair.classifier, hair.selectors, hair.boxes, hair.embeddings):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import HairError
+from .folding import expand_select
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hairify import HairModel
@@ -69,6 +70,7 @@ class CallState:
     giv: torch.Tensor | None = None
     selects: dict[str, torch.Tensor] = field(default_factory=dict)
     split_done: bool = False
+    regrouped: list[str] = field(default_factory=list)  # folded Linear layers now running on (B, k, ...)
 
 
 def push_state(hair: "HairModel", stop_at_split: bool = False) -> tuple[CallState, Any]:
@@ -189,6 +191,77 @@ class BlockSelect:
                 "forward pass; it must run downstream of the split"
             )
         return select
+
+
+class FoldedRows:
+    """Forward pre-hook on a converted layer: the selection of the image each input row came from.
+
+    ``fold`` is what hairify measured (see :mod:`.folding`): ``"batch"`` (one row per image:
+    the layer's own ``select_provider`` serves it; a call with another row count raises, since
+    the fold was never observed), ``"major"`` (row ``r`` of ``k·B`` from image ``r // k``) or
+    ``"minor"`` (from image ``r % B``). A folded ``HyperLinear`` (``regroup=True``) runs on its
+    input viewed as ``(B, k, ...)`` with the ``(B, N)`` selection, so only ``B`` kernels are
+    mixed (:class:`UnfoldRows` restores the row layout of the output); other layers get the
+    selection repeated to the ``k·B`` rows (:func:`~.folding.expand_select`).
+
+    Outside the model's forward, or before the split ran, it does nothing and the layer's
+    provider raises its usual error.
+    """
+
+    def __init__(self, token: str, block: str, layer_name: str, fold: str, regroup: bool) -> None:
+        self.token, self.block, self.layer_name = token, block, layer_name
+        self.fold, self.regroup = fold, regroup
+
+    def __call__(self, layer: torch.nn.Module, args: tuple, kwargs: dict) -> tuple | None:
+        if len(args) != 1 or kwargs or not isinstance(args[0], torch.Tensor):
+            return None  # not the call hairify traced (select given by hand): the layer decides
+        state = current_state(self.token)
+        select = state.selects.get(self.block) if state is not None else None
+        if select is None:
+            return None
+        x = args[0]
+        rows, batch = x.shape[0], select.shape[0]
+        if self.fold == "batch":
+            if rows != batch:
+                raise HairError(
+                    f"hyper layer {self.layer_name!r} gets {rows} rows for a batch of {batch} images, "
+                    "but hairify only saw it with one row per image (at the example size and twice "
+                    "as wide), so it does not know which rows belong to which image; hairify with an "
+                    "example_input at which this layer sees several rows per image (e.g. a larger "
+                    f"image), or keep it static with exclude={self.layer_name!r}"
+                )
+            return None
+        if rows % batch:
+            raise HairError(
+                f"hyper layer {self.layer_name!r} folds the batch into its rows ({self.fold} order) "
+                f"but gets {rows} rows for a batch of {batch} images, not a multiple of it"
+            )
+        if not self.regroup:
+            return (x,), {"select": expand_select(select, rows, self.fold)}
+        k = rows // batch
+        if self.fold == "major":
+            x = x.reshape(batch, k, *x.shape[1:])
+        else:
+            x = x.reshape(k, batch, *x.shape[1:]).transpose(0, 1)
+        state.regrouped.append(self.layer_name)
+        return (x,), {"select": select}
+
+
+class UnfoldRows:
+    """Forward hook after :class:`FoldedRows` regrouped a Linear's input: output ``(B, k, ...)``
+    back to the ``k·B`` rows in the order the model folded them."""
+
+    def __init__(self, token: str, layer_name: str, fold: str) -> None:
+        self.token, self.layer_name, self.fold = token, layer_name, fold
+
+    def __call__(self, layer: torch.nn.Module, args: tuple, kwargs: dict, output: torch.Tensor) -> torch.Tensor | None:
+        state = current_state(self.token)
+        if state is None or not state.regrouped or state.regrouped[-1] != self.layer_name:
+            return None
+        state.regrouped.pop()
+        if self.fold == "major":
+            return output.flatten(0, 1)
+        return output.transpose(0, 1).flatten(0, 1)
 
 
 class EmbedHook:

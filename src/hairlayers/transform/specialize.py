@@ -12,18 +12,21 @@ from ..errors import HairError
 from ..layers import HyperLayer
 from .convert import set_module, to_static_uniform
 from .hairify import HairModel
-from .routing import BlockSelect, EmbedHook, SplitHook
+from .routing import BlockSelect, EmbedHook, FoldedRows, SplitHook, UnfoldRows
 
 UNHAIRIFY_WEIGHTS = ("original", "uniform")
+_HOOKS = (SplitHook, EmbedHook, FoldedRows, UnfoldRows)  # what hairify registers on the model
 
 
 def _strip_hooks(model: nn.Module, token: str) -> None:
     """Remove one HairModel's hooks and providers from a copy (a nested HairModel keeps its own)."""
     for module in model.modules():
-        for hooks in (module._forward_hooks, module._forward_pre_hooks):
-            mine = [k for k, h in hooks.items() if isinstance(h, (SplitHook, EmbedHook)) and h.token == token]
+        for hooks, with_kwargs in ((module._forward_hooks, module._forward_hooks_with_kwargs),
+                                   (module._forward_pre_hooks, module._forward_pre_hooks_with_kwargs)):
+            mine = [k for k, h in hooks.items() if isinstance(h, _HOOKS) and h.token == token]
             for key in mine:
                 del hooks[key]
+                with_kwargs.pop(key, None)
         provider = getattr(module, "select_provider", None)
         if isinstance(module, HyperLayer) and isinstance(provider, BlockSelect) and provider.token == token:
             module.select_provider = None

@@ -55,6 +55,12 @@ def summary_text(hair: "HairModel") -> str:
             if block.layers != [block.name]:
                 rel = [n[len(block.name) + 1:] for n in block.layers]
                 lines.append(f"    {', '.join(rel)}")
+    orders = {"major": "batch-major, rows of image b together: (B·k, ...) reshapes",
+              "minor": "batch-minor, row r from image r % B: (k·B, ...) stacks"}
+    for fold, what in orders.items():
+        names = [n for n, f in plan.folds.items() if f == fold]
+        if names:
+            lines.append(f"folded batch ({what}), each row gets its image's kernels: {', '.join(names)}")
     if plan.static:
         lines.append("left static after the split:")
         lines += [f"  {name}: {why}" for name, why in plan.static.items()]

@@ -162,6 +162,34 @@ def _perturbed(t: torch.Tensor) -> torch.Tensor:
     return t + noise * (t.detach().std() + 1) if t.numel() > 1 else t + 1
 
 
+def run_model(model: nn.Module, args: tuple, seed: int | None = None) -> None:
+    """Run ``model(*args)`` once in eval mode under ``torch.no_grad()`` (the training flag is
+    restored); with ``seed``, inside a forked random state seeded with it, so that passes of a
+    model that draws random numbers in eval mode compare like with like.
+
+    Raises:
+        HairError: when the model rejects the input (the message names the input's shapes).
+    """
+    was_training = model.training
+    model.eval()
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            model(*args)
+    except HairError:
+        raise
+    except Exception as error:
+        shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args]
+        raise HairError(
+            f"running the model on the example input {shapes} failed ({type(error).__name__}: "
+            f"{error}); pass example_input= with a shape the model accepts"
+        ) from error
+    finally:
+        model.train(was_training)
+
+
 def record(
     model: nn.Module, args: tuple, perturb: tuple[str, str] | None = None, fingerprints: bool = False
 ) -> Trace:
@@ -223,21 +251,7 @@ def record(
         for name, module in named:
             handles.append(module.register_forward_pre_hook(pre_hook(name), with_kwargs=True))
             handles.append(module.register_forward_hook(post_hook, with_kwargs=True, always_call=False))
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(*args)
-        except HairError:
-            raise
-        except Exception as error:
-            shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args]
-            raise HairError(
-                f"running the model on the example input {shapes} failed ({type(error).__name__}: "
-                f"{error}); pass example_input= with a shape the model accepts"
-            ) from error
-        finally:
-            model.train(was_training)
+        run_model(model, args)
     finally:
         for handle in handles:
             handle.remove()
