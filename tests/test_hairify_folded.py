@@ -9,6 +9,8 @@ every input size (the number of windows changes with the size). The reference is
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -452,3 +454,55 @@ def test_an_unobserved_fold_raises_at_run_time(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(HairError, match=r"'bottleneck.0.qkv' gets 8 rows for a batch of 2 images.*one row "
                                         r"per image.*example_input.*exclude='bottleneck.0.qkv'"):
         hair(torch.rand(2, 3, 32, 32))
+
+
+# --- init="copy" and training ----------------------------------------------------------------------
+
+
+def _small() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.ConvTranspose2d(8, 3, 2, stride=2))
+
+
+def test_training_a_copy_init_model_warns() -> None:
+    x = torch.rand(2, 3, 16, 16)
+    hair = hairify(_small().eval(), example_input=x)
+    assert hair.experts_identical()
+    with pytest.warns(UserWarning, match=r"init='copy'.*per-image kernels \(nearly\) equal.*selecting nets.*no gradient.*init='copy\+noise'.*init='fresh'"):
+        hair.train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hair.eval()  # eval mode is what init='copy' is for
+        with torch.no_grad():
+            hair(x)
+        for init in ("copy+noise", "fresh"):
+            other = hairify(_small(), example_input=x, init=init)
+            assert not other.experts_identical()
+            other.train()
+            other(x).mean().backward()
+
+
+def test_first_training_step_of_a_copy_init_model_warns_once() -> None:
+    x = torch.rand(2, 3, 16, 16)
+    hair = hairify(_small(), example_input=x)  # a fresh module is in training mode
+    with pytest.warns(UserWarning, match="init='copy'"):
+        hair(x).mean().backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hair(x).mean().backward()  # once per model
+
+
+def test_why_copy_init_is_a_bad_start_for_training() -> None:
+    """The cause the warning names: with identical experts the selecting nets get no gradient."""
+    x = _images(2, 3, 16, 16)
+
+    def selector_gradient(init: str) -> float:
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hair = hairify(_small(), example_input=x, init=init)
+            (hair(x) - x.flip(0)).square().mean().backward()
+        return sum(float(p.grad.norm()) for p in hair.selectors.parameters())
+
+    assert selector_gradient("copy") < 1e-6  # float rounding of the mix only
+    assert selector_gradient("copy+noise") > 1e-4

@@ -6,6 +6,7 @@ import copy
 import difflib
 import fnmatch
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -14,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError, positive_int
-from ..layers import GIVClassifier, HyperLinear, HyperSelectingNet, WeightBox
+from ..layers import GIVClassifier, HyperLayer, HyperLinear, HyperSelectingNet, WeightBox
 from .blocks import block_roots, signature
 from .convert import INITS, set_module, to_hyper, torch_base
 from .folding import probe_folds
@@ -317,6 +318,7 @@ class HairModel(nn.Module):
         self.embeddings = nn.ModuleDict()
         self.free_givs = nn.ParameterDict()
         self._originals: dict[str, nn.Module] = {}
+        self._symmetry_checked = False
         param = next(model.parameters(), None)
         factory = {"device": param.device, "dtype": param.dtype} if param is not None else {}
         for block in plan.blocks:
@@ -334,6 +336,10 @@ class HairModel(nn.Module):
     # --- the GIV route -------------------------------------------------------------------------
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if not torch.compiler.is_compiling() and self.training and not getattr(self, "_symmetry_checked", True) \
+                and torch.is_grad_enabled():
+            self._symmetry_checked = True  # once per model: the check compares every weight box
+            self.warn_if_experts_identical(stacklevel=5)  # the caller of hair(x)
         opened = push_state(self)
         try:
             return self.model(*args, **kwargs)
@@ -430,6 +436,59 @@ class HairModel(nn.Module):
         """Every block's ``(B, N)`` selecting vector for a batch, keyed by block name."""
         _, selects = self._capture(*args, **kwargs)
         return {self.plan.block(k).name: v for k, v in selects.items()}
+
+    # --- training ------------------------------------------------------------------------------
+
+    def train(self, mode: bool = True) -> "HairModel":
+        """Set training mode (``nn.Module.train``); warns when ``init="copy"`` experts are still
+        identical (see :meth:`warn_if_experts_identical`)."""
+        if mode:
+            self.warn_if_experts_identical(stacklevel=3)
+        return super().train(mode)
+
+    def experts_identical(self) -> bool:
+        """Whether every trainable weight box (with N > 1) still holds N copies of one kernel.
+
+        That is the state ``init="copy"`` starts in, and a bad one to train from: a mix of equal
+        kernels does not depend on the selecting vector, so the selecting nets and the classifier
+        get no gradient, and the experts' updates differ only through the initial selections
+        (``Σ_b select[b, i] · grad_b`` for expert ``i``). The per-image kernels can stay (nearly)
+        equal for a long time.
+
+        Example:
+            >>> import torch, torch.nn as nn
+            >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 3, 1))
+            >>> x = torch.randn(2, 3, 8, 8)
+            >>> hairify(net, example_input=x).experts_identical()
+            True
+            >>> hairify(net, example_input=x, init="copy+noise").experts_identical()
+            False
+        """
+        boxes = [p for m in self.model.modules() if isinstance(m, HyperLayer)
+                 for p in (m.weight_box,) if p.requires_grad and p.shape[0] > 1 and not p.is_meta]
+        if not boxes:
+            return False
+        with torch.no_grad():
+            return all(torch.equal(p, p[:1].expand_as(p)) for p in {id(p): p for p in boxes}.values())
+
+    def warn_if_experts_identical(self, stacklevel: int = 2) -> bool:
+        """Warn (``UserWarning``) when a model hairified with ``init="copy"`` is trained while its
+        experts are still identical (:meth:`experts_identical`): training from there may leave the
+        per-image kernels (nearly) equal. Called by :meth:`train` and by the first forward pass in
+        training mode with gradients on; returns whether it warned."""
+        if self.plan.init != "copy" or self.plan.mode == "embed" or not self.experts_identical():
+            return False
+        warnings.warn(
+            "this HairModel was hairified with init='copy' and every expert of its weight boxes is "
+            "still the same kernel, so training may leave the per-image kernels (nearly) equal: a mix of "
+            "identical experts does not depend on the selecting vector, so the selecting nets and the "
+            "classifier get no gradient, and the experts' updates differ only through the initial "
+            "selections. To train, hairify with init='copy+noise' (the original function up to "
+            "noise x std(weight) per expert) or init='fresh'; init='copy' is for using the pretrained "
+            "function as it is (eval).",
+            UserWarning, stacklevel=stacklevel,
+        )
+        return True
 
     # --- reporting -----------------------------------------------------------------------------
 
