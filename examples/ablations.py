@@ -46,7 +46,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
 
-from _table6 import count_params, machine_info, mean_std
+from _table6 import count_params, machine_info  # noqa: E402
+
+from hairlayers.train import mean_std  # noqa: E402
 
 
 #: Table 4 rows: display name -> hairify mode (None: the plain baseline).

@@ -43,7 +43,7 @@ def test_identical_differences_are_significant_unless_zero() -> None:
 def test_one_seed_claims_nothing() -> None:
     d = paired_difference([30.0], [29.0])
     assert (d.mean, d.se, d.n, d.significant) == (1.0, None, 1, None)
-    assert d.format() == "+1.00 (1 seed)"
+    assert d.format() == "+1.00"  # no "±": the table's heading says one seed claims nothing
 
 
 def test_an_infinite_score_decides_nothing() -> None:

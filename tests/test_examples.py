@@ -61,6 +61,19 @@ def test_restormer_hair_smoke(tmp_path: Path) -> None:
     for key in ("cpu", "torch", "torch_threads", "date_utc", "device"):
         assert results["machine"][key] not in (None, "")
 
+    # HAIR's paired differences (one seed: no significance) and its specialisation diagnostics
+    assert set(results["comparisons"]) == {"Restormer+HAIR − Restormer", "Restormer+HAIR − Restormer+PromptIR"}
+    assert results["comparisons"]["Restormer+HAIR − Restormer"]["avg"]["psnr"]["significant"] is None
+    assert "HAIR's differences" in table and "Do the hyper layers specialise?" in table
+    assert results["models"]["Restormer"]["specialisation"] is None  # a static model has no selection
+    spec = results["models"]["Restormer+HAIR"]["specialisation"]
+    for when in ("step0", "trained"):
+        assert set(spec[when]["task_entropy"]) == {"SOTS", "Rain100L", "BSD68 σ25", "GoPro", "LOLv1"}
+        assert all(0 < v <= 1 for v in spec[when]["task_entropy"].values())
+        assert 0 <= spec[when]["giv_knn"] <= 1 and spec[when]["giv_knn_chance"] == pytest.approx(0.2)
+    (hair_run,) = results["models"]["Restormer+HAIR"]["runs"]
+    assert set(hair_run["diagnostics"]) == {"step0", "trained"}
+
 
 def test_paper_preset_needs_data_root(tmp_path: Path) -> None:
     run = _run("--preset", "paper", "--out", str(tmp_path), timeout=120)
@@ -133,13 +146,83 @@ def test_mini_budget_plan(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     monkeypatch.setattr(t6, "measure_step_seconds", lambda name, *a: step_s[name])
     monkeypatch.setattr(t6, "measure_eval_seconds", lambda name, *a: 10.0)
     rows = t6.model_rows(["restormer"])
-    args = t6.parse_args(["--budget-minutes", "10", "--seeds", "2"], ("restormer",))
-    steps, epochs, plan = t6.plan_length(args, t6.PRESETS["mini"], rows, torch.device("cpu"), 4, 48)
-    # 600 s - 4 % setup - 2 seeds x 30 s eval = 516 s over 2 seeds x 2.0 s per step of the three models
-    assert (steps, epochs) == (129, None)
-    assert plan["estimated_s"] <= 600
+    settings = t6.resolve_settings(t6.parse_args(["--budget-minutes", "10", "--seeds", "2"], ("restormer",)))
+    steps, epochs, plan = t6.plan_length(settings, rows)
+    # per seed: 600 s - 4 % setup - 30 s eval = 546 s over 2.0 s per step of the three models
+    assert (steps, epochs) == (273, None)
+    assert plan["estimated_s"] <= 2 * 600 and plan["budget_s_per_seed"] == 600
     out = capsys.readouterr().out
-    assert "Restormer+HAIR" in out and "129 steps" in out and "10.0-minute budget" in out
+    assert "Restormer+HAIR" in out and "273 steps" in out and "10.0 minutes per seed × 2 seed(s)" in out
+
+
+def test_run_settings_resolve_presets_and_flags() -> None:
+    t6 = _table6_module()
+    default = t6.resolve_settings(t6.parse_args([], ("restormer",)))
+    assert (default.preset, default.seeds, default.budget_minutes, default.steps) == ("mini", 3, 5.0, None)
+    assert default.diagnostics and not default.amp
+    assert t6.resolve_settings(t6.parse_args(["--quick"], ("restormer",))).seeds == 1
+    gpu = t6.resolve_settings(t6.parse_args(["--preset", "gpu", "--device", "cpu"], ("restormer",)))
+    assert (gpu.model_preset, gpu.patch_size, gpu.amp, gpu.seeds) == ("mini", 128, True, 3)
+    assert not t6.resolve_settings(t6.parse_args(["--preset", "gpu", "--device", "cpu", "--no-amp"], ("restormer",))).amp
+    fixed = t6.resolve_settings(t6.parse_args(["--steps", "7", "--batch-size", "3"], ("restormer",)))
+    assert (fixed.steps, fixed.batch_size) == (7, 3)
+    assert t6.plan_length(fixed, t6.model_rows(["restormer"])) == (7, None, {})
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--quick", "--seeds", "3"], "--quick means one seed"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--budget-minutes", "0"], "--budget-minutes must be > 0"),
+        (["--amp", "--no-amp"], "not allowed with argument"),
+    ],
+)
+def test_contradictory_flags_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    t6 = _table6_module()
+    with pytest.raises(SystemExit):
+        t6.parse_args(argv, ("restormer",))
+    assert message in capsys.readouterr().err
+
+
+def _fake_run(seed: int, psnr: dict[str, float]) -> dict:
+    tasks = {col: {"psnr": v, "ssim": 0.5 + v / 100} for col, v in psnr.items()}
+    avg = sum(psnr.values()) / len(psnr)
+    return {"seed": seed, "eval": {"tasks": tasks, "average": {"psnr": avg, "ssim": 0.5 + avg / 100}}}
+
+
+def test_hair_differences_are_paired_by_seed_and_marked() -> None:
+    t6 = _table6_module()
+    cols = list(t6.COLUMNS)
+    base = [20.0, 21.0, 22.0]  # a large seed-to-seed spread that every model shares
+    runs = {
+        "Restormer": [_fake_run(s, {c: base[s] for c in cols}) for s in range(3)],
+        "Restormer+PromptIR": [_fake_run(s, {c: base[s] + (0.5 if c == "SOTS" else 0.0) for c in cols}) for s in range(3)],
+        "Restormer+HAIR": [_fake_run(s, {c: base[s] + (0.3, 0.2, 0.4)[s] for c in cols}) for s in range(3)],
+    }
+    diffs = t6.compare_to_hair(runs, ["restormer"])
+    vs_base = diffs["Restormer+HAIR − Restormer"]
+    # +0.3, +0.2, +0.4 over the shared spread: mean 0.3, SE 0.0577 -> significant
+    assert vs_base["GoPro"]["psnr"]["mean"] == pytest.approx(0.3)
+    assert vs_base["GoPro"]["psnr"]["se"] == pytest.approx(0.1 / math.sqrt(3))
+    assert vs_base["GoPro"]["psnr"]["significant"] is True
+    vs_prompt = diffs["Restormer+HAIR − Restormer+PromptIR"]
+    assert vs_prompt["SOTS"]["psnr"]["mean"] == pytest.approx(-0.2) and vs_prompt["SOTS"]["psnr"]["significant"] is True
+    assert vs_prompt["avg"]["psnr"]["mean"] == pytest.approx(0.3 - 0.1)
+
+    results = {"settings": {"seeds": 3}, "comparisons": diffs}
+    text = "\n".join(t6.render_comparisons(results))
+    assert "over 3 seeds; * = |mean| > 2 SE" in text
+    assert "+0.30±0.06*" in text and "-0.20±0.06*" in text
+
+
+def test_one_seed_tables_claim_nothing() -> None:
+    t6 = _table6_module()
+    cols = list(t6.COLUMNS)
+    runs = {d: [_fake_run(0, {c: 20.0 + k for c in cols})] for k, (d, _) in enumerate(t6.BASELINES["restormer"])}
+    text = "\n".join(t6.render_comparisons({"settings": {"seeds": 1}, "comparisons": t6.compare_to_hair(runs, ["restormer"])}))
+    assert "one seed: no standard error" in text and "*" not in text.split("\n", 1)[1]
+    assert "+2.00 / +0.020" in text
 
 
 def test_a_missing_model_stops_the_run_before_any_work(monkeypatch, capsys) -> None:

@@ -52,14 +52,14 @@ class PairedDifference:
         return asdict(self)
 
     def format(self, digits: int = 2) -> str:
-        """``"+0.31±0.08*"`` (``*``: significant), ``"-0.05±0.10"``, or ``"+0.12 (1 seed)"``.
+        """``"+0.31±0.08*"`` (``*``: significant), ``"-0.05±0.10"``, or ``"+0.12"`` for one seed.
 
         Example:
             >>> paired_difference([30.5, 30.7, 30.6], [30.1, 30.2, 30.4]).format()
             '+0.37±0.09*'
         """
         if self.se is None:
-            return f"{self.mean:+.{digits}f} (1 seed)"
+            return f"{self.mean:+.{digits}f}"
         return f"{self.mean:+.{digits}f}±{self.se:.{digits}f}{'*' if self.significant else ''}"
 
 
