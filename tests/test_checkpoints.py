@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from hairlayers.errors import HairError
-from hairlayers.models import create_model, load_pretrained, zoo_table
-from hairlayers.models.checkpoints import read_checkpoint
+from hairlayers.models import create_model, load_pretrained, read_checkpoint
 from hairlayers.models.promptir import promptir
 from hairlayers.models.restormer import restormer
 from test_models_promptir import to_authors
@@ -171,17 +170,22 @@ def test_weights_only_refusal_is_explained(tmp_path) -> None:
 # ---------------------------------------------------------------- zoo table
 
 
+def _make_zoo():
+    spec = importlib.util.spec_from_file_location("make_zoo", ROOT / "docs" / "make_zoo.py")
+    make_zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_zoo)
+    return make_zoo
+
+
 def test_zoo_table_lists_models_with_exact_counts() -> None:
-    table = zoo_table()
+    table = _make_zoo().zoo_table()
     assert "| restormer | 26,126,644 |" in table
     assert "| promptir | 35,376,967 |" in table
     assert "| restormer | 24.09 / 0.927 | 34.81 / 0.962 |" in table
 
 
 def test_docs_zoo_page_is_up_to_date() -> None:
-    spec = importlib.util.spec_from_file_location("make_zoo", ROOT / "docs" / "make_zoo.py")
-    make_zoo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_zoo)
+    make_zoo = _make_zoo()
     current = make_zoo.PAGE.read_text(encoding="utf-8")
     assert make_zoo.render(current) == current, (
         "docs/zoo.md is stale (registry metadata changed): run `PYTHONPATH=src python docs/make_zoo.py`"

@@ -54,3 +54,37 @@ def test_one_training_step_under_autocast(name: str) -> None:
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+# ---------------------------------------------------------------- registry data (issue 13, step 4)
+
+
+def test_every_model_carries_presets_and_a_table6_row() -> None:
+    from hairlayers.models import paper_table6
+
+    for name in list_models():
+        info = model_info(name)
+        assert {"paper", "mini", "tiny"} <= set(info.presets), name
+        row = paper_table6(name)
+        assert row["params"].endswith("M"), name
+        assert list(row)[1:] == list(info.table6) and list(row)[-1] == "avg", name
+        row["params"] = "changed"  # a fresh dict: the registry is not modified
+        assert paper_table6(name)["params"] != "changed"
+
+
+def test_preset_config_names_the_model_on_a_bad_preset() -> None:
+    from hairlayers.errors import HairError
+    from hairlayers.models._builder import preset_config
+
+    assert preset_config("airnet", "tiny", n_feats=8)["n_feats"] == 8
+    with pytest.raises(HairError, match="airnet: unknown preset 'huge'"):
+        preset_config("airnet", "huge")
+    with pytest.raises(HairError, match="unknown model"):
+        preset_config("no_such_model", None)
+
+
+def test_old_loader_module_path_still_imports() -> None:
+    from hairlayers.models import pretrained
+    from hairlayers.models.checkpoints import load_pretrained
+
+    assert load_pretrained is pretrained.load_pretrained

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from ..errors import HairError, positive_int
 from ..ops.deform_conv import ModulatedDeformConv2d
 from ._registry import register_model
-from .restormer import _check_image, resolve_preset
+from ._builder import check_image, preset_config
 
 __all__ = [
     "AirNet",
@@ -426,7 +426,7 @@ class AirNet(nn.Module):
 
     def degradation_map(self, image: torch.Tensor) -> torch.Tensor:
         """``inter``: the query encoder's full-resolution degradation map ``(B, encoder_dims[0], H, W)``."""
-        _check_image(image, self.in_channels)
+        check_image(image, self.in_channels)
         return self.moco.encoder_q.E_pre(image)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -482,10 +482,10 @@ class AirNet(nn.Module):
         """
         if phase not in ("joint", "encoder"):
             raise HairError(f"phase must be 'joint' or 'encoder', got {phase!r}")
-        _check_image(degraded, self.in_channels)
+        check_image(degraded, self.in_channels)
         if key is None:
             key = torch.flip(degraded, dims=(-1,))
-        _check_image(key, self.in_channels)
+        check_image(key, self.in_channels)
         if key.shape[0] != degraded.shape[0]:
             raise HairError(f"key has {key.shape[0]} images, degraded has {degraded.shape[0]}")
         logits, inter = self.moco(degraded, key)
@@ -525,6 +525,8 @@ AIRNET_TABLE6 = {
 @register_model(
     paper_params="8.93M (8,930,313; 7,610,377 trained by gradients, the rest is the momentum key encoder)",
     table6=AIRNET_TABLE6,
+    table6_params="9M",
+    presets=AIRNET_PRESETS,
     checkpoint_format=(
         "plain `.pth` state_dict of the whole AirNet (`R.*` restorer, `E.E.*` MoCo incl. `queue`, "
         "`queue_ptr` and BatchNorm statistics); key names identical to ours. Build with the file's "
@@ -570,8 +572,8 @@ def airnet(
         >>> net(torch.rand(2, 3, 37, 45)).shape
         torch.Size([2, 3, 37, 45])
     """
-    config = resolve_preset(
-        AIRNET_PRESETS,
+    config = preset_config(
+        "airnet",
         preset,
         n_feats=n_feats,
         n_groups=n_groups,

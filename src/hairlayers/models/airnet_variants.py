@@ -65,10 +65,10 @@ from ..layers import (
     HyperSelectingNet,
     WeightBox,
 )
+from ._builder import preset_config
 from ._registry import register_model
 from .airnet import _SLOPE, AIRNET_PRESETS, DGG, AirNet, SFTLayer
 from .prompt import PromptBlock, PromptedModule
-from .restormer import resolve_preset
 
 __all__ = [
     "AIRNET_HAIR_PRESETS",
@@ -464,6 +464,8 @@ _LICENSE = (
 @register_model(
     paper_params="10M (paper); 10,061,241 here (split after group 2 of 5, N = 5, classifier width 64)",
     table6=AIRNET_HAIR_TABLE6,
+    table6_params="10M",
+    presets=AIRNET_HAIR_PRESETS,
     checkpoint_format="none released (the paper trains AirNet+HAIR for Table 6)",
     license_note=_LICENSE.format(what="HAIR (Cao et al.)"),
     remap_checkpoint=None,
@@ -502,8 +504,8 @@ def airnet_hair(
         >>> net(x).shape, net.giv(x).shape
         (torch.Size([2, 3, 37, 45]), torch.Size([2, 32]))
     """
-    config = resolve_preset(
-        AIRNET_HAIR_PRESETS,
+    config = preset_config(
+        "airnet_hair",
         preset,
         n_feats=n_feats,
         n_groups=n_groups,
@@ -519,6 +521,8 @@ def airnet_hair(
 @register_model(
     paper_params="14M (paper); 13,994,460 here (3 prompt blocks, width 64, size 67)",
     table6=AIRNET_PROMPTIR_TABLE6,
+    table6_params="14M",
+    presets=AIRNET_PROMPTIR_PRESETS,
     checkpoint_format="none released (the paper retrains AirNet+PromptIR for Table 6)",
     license_note=_LICENSE.format(what="PromptIR's prompt blocks (Potlapalli et al., NeurIPS 2023)"),
     remap_checkpoint=None,
@@ -553,8 +557,8 @@ def airnet_promptir(
         >>> net(torch.rand(2, 3, 37, 45)).shape
         torch.Size([2, 3, 37, 45])
     """
-    config = resolve_preset(
-        AIRNET_PROMPTIR_PRESETS,
+    config = preset_config(
+        "airnet_promptir",
         preset,
         n_feats=n_feats,
         n_groups=n_groups,

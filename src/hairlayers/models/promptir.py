@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError
+from ._builder import check_image, preset_config
 from ._registry import register_model
 from .padding import pad_to_multiple
 from .prompt import PromptBlock
@@ -26,11 +27,10 @@ from .restormer import (
     RESTORMER_PRESETS,
     RestormerEncoder,
     Upsample,
-    _check_image,
     _check_layer_norm,
     _check_sizes,
     _level,
-    resolve_preset,
+    layer_norm_hint,
 )
 
 __all__ = [
@@ -121,7 +121,7 @@ class PromptIR(RestormerEncoder):
         self.output = nn.Conv2d(c2, in_channels, kernel_size=3, padding=1, bias=bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        _check_image(image, self.in_channels)
+        check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
         _, enc1, enc2, enc3, split = self._encode(x)
         latent = self.prompt_latent(self.latent(split))
@@ -221,6 +221,9 @@ PROMPTIR_PRESETS: dict[str, dict[str, Any]] = {
         "LOLv1": (22.89, 0.842),
         "avg": (29.77, 0.905),
     },
+    table6_params="36M",
+    presets=PROMPTIR_PRESETS,
+    mismatch_hint=layer_norm_hint,
     checkpoint_format=(
         "PyTorch Lightning `.ckpt`: `{'state_dict': ...}` with keys prefixed `net.`; prompt-block "
         "keys renamed and the six unused convs dropped by `remap_promptir_checkpoint`."
@@ -270,8 +273,8 @@ def promptir(
         >>> net(torch.rand(2, 3, 37, 45)).shape
         torch.Size([2, 3, 37, 45])
     """
-    config = resolve_preset(
-        PROMPTIR_PRESETS,
+    config = preset_config(
+        "promptir",
         preset,
         dim=dim,
         num_blocks=num_blocks,

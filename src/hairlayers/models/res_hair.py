@@ -28,16 +28,16 @@ import torch.nn as nn
 from ..errors import HairError
 from ..layers import GIVClassifier, HyperSelectingNet, WeightBox
 from ..transform.convert import set_module, to_hyper
+from ._builder import check_image, preset_config
 from ._registry import register_model
 from .hair_classifier import HairResNetClassifier
 from .padding import pad_to_multiple
 from .restormer import (
     RestormerEncoder,
     Upsample,
-    _check_image,
     _check_layer_norm,
     _level,
-    resolve_preset,
+    layer_norm_hint,
 )
 
 __all__ = ["HyperLevel", "ResHAIR", "res_hair", "remap_res_hair_checkpoint", "BLOCK_CONVS"]
@@ -188,12 +188,12 @@ class ResHAIR(RestormerEncoder):
 
     def giv(self, image: torch.Tensor) -> torch.Tensor:
         """The GIV ``(B, giv_dim)`` of a batch: runs the encoder and the classifier only."""
-        _check_image(image, self.in_channels)
+        check_image(image, self.in_channels)
         x, _ = pad_to_multiple(image, self.size_multiple)
         return self.classifier(self._encode(x)[4])
 
     def forward(self, image: torch.Tensor, giv: torch.Tensor | None = None) -> torch.Tensor:
-        _check_image(image, self.in_channels)
+        check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
         _, enc1, enc2, enc3, split = self._encode(x)
         if giv is None:
@@ -270,6 +270,9 @@ def remap_res_hair_checkpoint(state_dict: dict[str, torch.Tensor], model: ResHAI
         "SOTS": (30.62, 0.978), "Rain100L": (38.11, 0.981), "BSD68 σ25": (31.49, 0.891),
         "GoPro": (28.52, 0.874), "LOLv1": (23.12, 0.847), "avg": (30.37, 0.914),
     },
+    table6_params="29M",
+    presets=PRESETS,
+    mismatch_hint=layer_norm_hint,
     checkpoint_format="Lightning `.ckpt` (`state_dict`, keys prefixed `net.`) of variant='official'",
     license_note="method: Cao et al. (HAIR); the authors' release has no licence (this implementation is independent)",
     remap_checkpoint=remap_res_hair_checkpoint,
@@ -300,8 +303,8 @@ def res_hair(
     """
     if variant not in VARIANTS:
         raise HairError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-    config = resolve_preset(PRESETS, preset, dim=dim, num_blocks=num_blocks,
-                            num_refinement_blocks=num_refinement_blocks, heads=heads)
+    config = preset_config("res_hair", preset, dim=dim, num_blocks=num_blocks,
+                           num_refinement_blocks=num_refinement_blocks, heads=heads)
     config.update(VARIANTS[variant])
     config.update(kwargs)
     return ResHAIR(**config)

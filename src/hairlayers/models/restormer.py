@@ -7,7 +7,7 @@ concatenations, refinement blocks at full resolution and a global input residual
 
 Parameter names follow the authors' release (``patch_embed.proj``, ``encoder_level1.0.norm1.body``,
 ``attn.qkv_dwconv``, ``ffn.project_in``, ``down1_2.body``, ``reduce_chan_level3`` …), so their
-checkpoints load with an identity key mapping (see :func:`hairlayers.models.checkpoints.load_pretrained`).
+checkpoints load with an identity key mapping (see :func:`hairlayers.models.pretrained.load_pretrained`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import HairError
+from ._builder import check_image, preset_config
 from ._registry import register_model
 from .padding import pad_to_multiple
 
@@ -300,15 +301,6 @@ def _check_sizes(num_blocks: Sequence[int], heads: Sequence[int], refinement: in
         raise HairError(f"num_refinement_blocks must be >= 0, got {refinement}")
 
 
-def _check_image(x: torch.Tensor, in_channels: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor image batch, got {type(x).__name__}")
-    if x.dim() != 4 or x.shape[1] != in_channels:
-        raise HairError(
-            f"expected a (B, {in_channels}, H, W) image batch, got shape {tuple(x.shape)}"
-        )
-
-
 class RestormerEncoder(nn.Module):
     """The encoder half that Restormer, PromptIR and Res-HAIR share (the authors' names).
 
@@ -360,7 +352,7 @@ class Restormer(RestormerEncoder):
         - Output: :math:`(B, C_{out}, H, W)`
     """
 
-    #: Registry name used by :func:`~hairlayers.models.checkpoints.load_pretrained` to find
+    #: Registry name used by :func:`~hairlayers.models.pretrained.load_pretrained` to find
     #: the key remapping when none is given.
     registry_name = "restormer"
     #: Three ×2 downsamples.
@@ -410,7 +402,7 @@ class Restormer(RestormerEncoder):
         self.output = nn.Conv2d(c2, out_channels, kernel_size=3, padding=1, bias=bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        _check_image(image, self.in_channels)
+        check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
         embedded, enc1, enc2, enc3, split = self._encode(x)
         latent = self.latent(split)
@@ -437,16 +429,25 @@ RESTORMER_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def resolve_preset(
-    presets: dict[str, dict[str, Any]], preset: str | None, **given: Any
-) -> dict[str, Any]:
-    """Start from ``presets[preset or "paper"]``; every argument given (not ``None``) wins."""
-    key = "paper" if preset is None else preset
-    if key not in presets:
-        raise HairError(f"unknown preset {preset!r}; available: {', '.join(sorted(presets))}")
-    config = dict(presets[key])
-    config.update({k: v for k, v in given.items() if v is not None})
-    return config
+def layer_norm_hint(missing: list[str], unexpected: list[str]) -> str:
+    """Explain a checkpoint that differs from the model only in its LayerNorm biases.
+
+    The authors' denoising releases use BiasFree LayerNorm, their other releases WithBias; the
+    Restormer family (Restormer, PromptIR, Res-HAIR) registers this as its ``mismatch_hint``.
+
+    Example:
+        >>> layer_norm_hint(["encoder_level1.0.norm1.body.bias"], [])
+        "the file has no LayerNorm biases: build the model with layer_norm='biasfree'"
+    """
+
+    def only_norm_bias(keys: list[str]) -> bool:
+        return bool(keys) and all(k.endswith((".norm1.body.bias", ".norm2.body.bias")) for k in keys)
+
+    if only_norm_bias(missing) and not unexpected:
+        return "the file has no LayerNorm biases: build the model with layer_norm='biasfree'"
+    if only_norm_bias(unexpected) and not missing:
+        return "the file has LayerNorm biases: build the model with layer_norm='withbias'"
+    return ""
 
 
 RESTORMER_TABLE6 = {
@@ -462,6 +463,9 @@ RESTORMER_TABLE6 = {
 @register_model(
     paper_params="26.13M (26,126,644; 26,111,668 with BiasFree LayerNorm)",
     table6=RESTORMER_TABLE6,
+    table6_params="26M",
+    presets=RESTORMER_PRESETS,
+    mismatch_hint=layer_norm_hint,
     checkpoint_format=(
         "BasicSR `.pth` holding `{'params': state_dict}`; key names identical to ours. "
         "The denoising releases need `layer_norm='biasfree'`; the dual-pixel defocus release "
@@ -508,8 +512,8 @@ def restormer(
         >>> net(torch.rand(2, 3, 37, 45)).shape
         torch.Size([2, 3, 37, 45])
     """
-    config = resolve_preset(
-        RESTORMER_PRESETS,
+    config = preset_config(
+        "restormer",
         preset,
         dim=dim,
         num_blocks=num_blocks,

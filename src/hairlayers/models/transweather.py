@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from ..errors import HairError, positive_int
 from ._registry import register_model
 from .padding import pad_to_multiple
-from .restormer import _check_image, resolve_preset
+from ._builder import check_image, preset_config
 
 __all__ = [
     "TransWeather",
@@ -487,7 +487,7 @@ class TransWeather(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Restore ``image`` in [0, 1] (any size); the result is on the same scale."""
-        _check_image(image, self.in_channels)
+        check_image(image, self.in_channels)
         small = min(image.shape[-2:]) < self.min_size
         x, crop = pad_to_multiple(image, self.min_size if small else self.size_multiple)
         skips = self.Tenc(2.0 * x - 1.0)  # the authors' Normalize(0.5, 0.5)
@@ -512,7 +512,7 @@ def remap_transweather_checkpoint(
     """Map the authors' state_dict to :class:`TransWeather`: drop the never-used layers by name.
 
     Every other key is identical (``module.``, from their DataParallel training, is stripped by
-    :func:`~hairlayers.models.checkpoints.load_pretrained` before this runs).
+    :func:`~hairlayers.models.pretrained.load_pretrained` before this runs).
 
     Args:
         state_dict: the authors' tensors.
@@ -574,6 +574,8 @@ TRANSWEATHER_TABLE6 = {
         "layers its forward never uses; 37,755,411 without them)"
     ),
     table6=TRANSWEATHER_TABLE6,
+    table6_params="38M",
+    presets=TRANSWEATHER_PRESETS,
     checkpoint_format=(
         "plain `torch.save(net.state_dict())` of an `nn.DataParallel` model (keys prefixed "
         "`module.`, file named `best`/`latest`); names identical to ours apart from the unused "
@@ -619,8 +621,8 @@ def transweather(
         >>> net(torch.rand(2, 3, 37, 45)).shape
         torch.Size([2, 3, 37, 45])
     """
-    config = resolve_preset(
-        TRANSWEATHER_PRESETS,
+    config = preset_config(
+        "transweather",
         preset,
         embed_dims=embed_dims,
         depths=depths,

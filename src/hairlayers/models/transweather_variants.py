@@ -45,9 +45,9 @@ import torch
 from ..errors import HairError, positive_int
 from ..layers import GIVClassifier
 from ..transform import HairModel, hairify
+from ._builder import preset_config
 from ._registry import register_model
 from .prompt import PromptBlock, PromptedModule
-from .restormer import resolve_preset
 from .transweather import TRANSWEATHER_PRESETS, Block, TransWeather
 
 __all__ = [
@@ -163,6 +163,8 @@ class TransWeatherPromptIR(TransWeather):
 @register_model(
     paper_params="51M (paper); 50,842,722 here (prompt widths 320/128/64, sizes 2/8/16)",
     table6=TRANSWEATHER_PROMPTIR_TABLE6,
+    table6_params="51M",
+    presets=TRANSWEATHER_PROMPTIR_PRESETS,
     checkpoint_format="none released (the paper retrains TransWeather+PromptIR for Table 6)",
     license_note=_LICENSE.format(what="PromptIR's prompt blocks (Potlapalli et al., NeurIPS 2023)"),
     remap_checkpoint=None,
@@ -201,8 +203,8 @@ def transweather_promptir(
         >>> net(torch.rand(2, 3, 37, 45)).shape
         torch.Size([2, 3, 37, 45])
     """
-    config = resolve_preset(
-        TRANSWEATHER_PROMPTIR_PRESETS,
+    config = preset_config(
+        "transweather_promptir",
         preset,
         embed_dims=embed_dims,
         depths=depths,
@@ -222,6 +224,8 @@ def transweather_promptir(
 @register_model(
     paper_params="42M (paper); 41,890,315 here (N = 4 shared by the 3 decoder blocks, classifier width 96)",
     table6=TRANSWEATHER_HAIR_TABLE6,
+    table6_params="42M",
+    presets=TRANSWEATHER_HAIR_PRESETS,
     checkpoint_format="none released (the paper trains TransWeather+HAIR for Table 6)",
     license_note=_LICENSE.format(what="HAIR (Cao et al.)"),
     remap_checkpoint=None,
@@ -276,8 +280,8 @@ def transweather_hair(
             "transweather_hair cannot be built on the meta device: hairify runs the network to "
             "find the split and what depends on it"
         )
-    config = resolve_preset(
-        TRANSWEATHER_HAIR_PRESETS,
+    config = preset_config(
+        "transweather_hair",
         preset,
         embed_dims=embed_dims,
         depths=depths,

@@ -1,4 +1,4 @@
-"""Load the authors' released weights into zoo models, and describe the zoo from the registry.
+"""Load the authors' released weights into zoo models (training checkpoints: :mod:`hairlayers.train.checkpoint`).
 
 :func:`load_pretrained` reads a file safely (``weights_only=True``, checksums verified, every error
 naming the file: :func:`hairlayers._serialization.load_weights_file`), refuses NaN or Inf weights,
@@ -6,8 +6,8 @@ finds the state_dict inside
 the usual containers (BasicSR ``params``/``params_ema``, Lightning ``state_dict``, plain dicts),
 strips wrapper prefixes (``net.``, ``module.``, ``_orig_mod.``), applies the model's registered
 ``remap_checkpoint`` (the one place where each model's key-mapping table lives) and loads
-strictly, explaining any mismatch. :func:`zoo_table` renders the registry as the markdown of
-``docs/zoo.md``.
+strictly, explaining any mismatch (with the entry's ``mismatch_hint`` where it recognises the
+case).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch.nn as nn
 
 from .._serialization import load_weights_file
 from ..errors import HairError
-from ._registry import list_models, model_info
+from ._registry import model_info
 
-__all__ = ["read_checkpoint", "load_pretrained", "zoo_table"]
+__all__ = ["read_checkpoint", "load_pretrained"]
 
 #: Containers searched for the state_dict, in this order (EMA weights first: BasicSR saves both
 #: ``params`` and ``params_ema`` when EMA was on, and the EMA copy is the one evaluated).
@@ -113,21 +113,18 @@ def read_checkpoint(
     return _strip_prefixes(state_dict), inner
 
 
-def _hint(missing: list[str], unexpected: list[str], model_keys: set[str]) -> str:
-    def only_norm_bias(keys: list[str]) -> bool:
-        return bool(keys) and all(k.endswith((".norm1.body.bias", ".norm2.body.bias")) for k in keys)
-
-    if only_norm_bias(missing) and not unexpected:
-        return "the file has no LayerNorm biases: build the model with layer_norm='biasfree'"
-    if only_norm_bias(unexpected) and not missing:
-        return "the file has LayerNorm biases: build the model with layer_norm='withbias'"
+def _hint(missing: list[str], unexpected: list[str], model_keys: set[str], name: str | None) -> str:
+    hint = model_info(name).mismatch_hint if name is not None else None
+    specific = hint(missing, unexpected) if hint is not None else ""
+    if specific:
+        return specific
     if model_keys and len(missing) == len(model_keys):
         return "no key in common: is this checkpoint for this architecture?"
     return ""
 
 
 def _mismatch_report(
-    state_dict: Mapping[str, torch.Tensor], model: nn.Module
+    state_dict: Mapping[str, torch.Tensor], model: nn.Module, name: str | None
 ) -> tuple[list[str], list[str], list[str], str]:
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
@@ -137,7 +134,7 @@ def _mismatch_report(
         for k in own
         if k in state_dict and state_dict[k].shape != own[k].shape
     ]
-    return missing, unexpected, shapes, _hint(missing, unexpected, set(own))
+    return missing, unexpected, shapes, _hint(missing, unexpected, set(own), name)
 
 
 def _listing(title: str, items: list[str]) -> str:
@@ -198,7 +195,7 @@ def load_pretrained(
         remap = model_info(name).remap_checkpoint
         if remap is not None:
             state_dict = remap(state_dict, model)
-    missing, unexpected, shapes, hint = _mismatch_report(state_dict, model)
+    missing, unexpected, shapes, hint = _mismatch_report(state_dict, model, name)
     if missing or unexpected or shapes:
         message = (
             f"{label} ({where}) does not match {type(model).__name__}"
@@ -216,58 +213,3 @@ def load_pretrained(
         raise HairError(message)
     model.load_state_dict(state_dict, strict=True)
     return model
-
-
-def _count_parameters(builder: Any) -> int:
-    try:
-        # The meta device allocates nothing, so even the paper-size models count instantly.
-        with torch.device("meta"):
-            model = builder()
-    except (NotImplementedError, RuntimeError):
-        model = builder()
-    return sum(p.numel() for p in model.parameters())
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def zoo_table() -> str:
-    """Markdown tables describing every registered model, generated so the docs cannot drift.
-
-    The first table gives parameter counts of the default (paper-setting) build next to the
-    paper's, the authors' checkpoint layout and the licence note; the second, each model's
-    Table-6 row as recorded in the registry. ``docs/make_zoo.py`` writes it into
-    ``docs/zoo.md``.
-
-    Returns:
-        The markdown text.
-
-    Example:
-        >>> from hairlayers.models import restormer  # registers the model
-        >>> "| restormer | 26,126,644 |" in zoo_table()
-        True
-    """
-    names = list_models()
-    rows = ["| model | parameters (hairlayers) | parameters (paper / reference code) "
-            "| authors' checkpoint | licence of the original |",
-            "|---|---:|---|---|---|"]
-    tasks: list[str] = []
-    for name in names:
-        info = model_info(name)
-        rows.append(
-            f"| {name} | {_count_parameters(info.builder):,} | {_cell(info.paper_params)} "
-            f"| {_cell(info.checkpoint_format)} | {_cell(info.license_note)} |"
-        )
-        tasks += [t for t in info.table6 if t not in tasks]
-    text = "\n".join(rows) + "\n"
-    if tasks:
-        table6 = ["| model | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]
-        for name in names:
-            row = model_info(name).table6
-            if row:
-                cells = [f"{row[t][0]:.2f} / {row[t][1]:.3f}" if t in row else "–" for t in tasks]
-                table6.append(f"| {name} | " + " | ".join(cells) + " |")
-        text += "\nPaper, Table 6 (PSNR / SSIM, all-in-one training on five degradations):\n\n"
-        text += "\n".join(table6) + "\n"
-    return text
