@@ -508,3 +508,33 @@ def test_config_sizes_must_be_ints(name: str, value) -> None:
     """Issue 11: a string for an int argument gave Python's "'<' not supported" instead of a clear error."""
     with pytest.raises(HairError, match=rf"{name} must be a positive int, got {value!r}"):
         TrainConfig(steps=2, checkpoint_dir="x", **{name: value})
+
+
+# ---------------------------------------------------------------- which seed wins (issue 13, step 5)
+
+
+def test_dataset_seed_wins_over_the_trainers_for_its_own_draws() -> None:
+    """Items are seeded twice: a dataset drawing from its own generator(dataset.seed, epoch, i)
+    decides its data (TrainConfig.seed does not change it); the trainer's (seed, epoch, i)
+    decides only what an item draws from the global generators."""
+    from hairlayers import data as data_mod
+    from hairlayers.train.trainer import _SeededItems
+
+    ds = data_mod.BuiltinTrainDataset(patch_size=16, length=3, seed=0)
+    for i in range(3):
+        a, b = _SeededItems(ds, 1, 0)[i], _SeededItems(ds, 2, 0)[i]
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    other = data_mod.BuiltinTrainDataset(patch_size=16, length=3, seed=5)
+    assert not torch.equal(_SeededItems(other, 1, 0)[0][1], _SeededItems(ds, 1, 0)[0][1])
+
+    class GlobalDraws:
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, i: int):
+            x = torch.rand(1, 4, 4)
+            return x, x
+
+    g = GlobalDraws()
+    assert torch.equal(_SeededItems(g, 1, 0)[0][0], _SeededItems(g, 1, 0)[0][0])
+    assert not torch.equal(_SeededItems(g, 1, 0)[0][0], _SeededItems(g, 2, 0)[0][0])

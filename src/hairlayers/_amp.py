@@ -1,8 +1,23 @@
-"""Autocast support for ops that take their weights as arguments."""
+"""Mixed precision in one place: which dtype ``amp=True`` means on a device, and autocast support
+for ops that take their weights as arguments."""
 
 from __future__ import annotations
 
 import torch
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype the package autocasts to on ``device``: float16 on CUDA, bfloat16 elsewhere.
+
+    float16 is the fast tensor-core type on CUDA (training pairs it with a ``GradScaler``);
+    bfloat16 is what CPU autocast supports and needs no loss scaling. Training, evaluation and the
+    examples all use this rule (``with torch.autocast(d.type, dtype=autocast_dtype(d)): ...``).
+
+    Example:
+        >>> autocast_dtype("cpu"), autocast_dtype(torch.device("cuda", 1))
+        (torch.bfloat16, torch.float16)
+    """
+    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
 
 
 def autocast_active(device_type: str) -> bool:

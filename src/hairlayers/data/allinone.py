@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import HairError, positive_int
-from ._seeding import generator
+from .._rng import generator
 from .degradations import add_gaussian_noise
 from .io import load_image_uint8
 from .pairing import PairingReport, list_clean, pair_folders

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from ..errors import HairError
 from ._optional import require
-from ._seeding import generator
+from .._rng import generator
 from .degradations import degrade
 from .io import list_images, load_image_uint8
 from .tasks import PAPER_SIGMAS, TASKS, check_tasks

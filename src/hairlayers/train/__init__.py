@@ -13,6 +13,7 @@ See ``docs/training.md``.
 
 from __future__ import annotations
 
+from .._amp import autocast_dtype
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .compare import PairedDifference, mean_std, paired_difference
 from .distributed import DistInfo, dist_info, init_distributed
@@ -23,6 +24,7 @@ from .schedule import decay_start, make_scheduler, paper_lr
 from .trainer import TrainConfig, TrainResult, config_from_dict, loss_of, resolve_device, train
 
 __all__ = [
+    "autocast_dtype",
     "DistInfo",
     "EpochBatches",
     "PairedDifference",

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._amp import autocast_dtype
 from ..errors import HairError
 from ..metrics import psnr, ssim
 
@@ -78,7 +79,6 @@ def evaluate(
     model.to(device).eval()
     scores: dict[tuple[str, str], list[tuple[float, float]]] = {}
     start = time.perf_counter()
-    autocast_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     try:
         for name, dataset, index in _groups(test_sets):
             item = dataset[index]
@@ -91,7 +91,7 @@ def evaluate(
             if max_images is not None and len(scores.get(key, [])) >= max_images:
                 continue
             x = degraded.unsqueeze(0).to(device)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=amp):
+            with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=amp):
                 out = model(x)
             if out.shape != x.shape:
                 raise HairError(

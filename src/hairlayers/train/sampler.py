@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data._seeding import mix_seed
+from .._rng import mix_seed
 from ..errors import HairError
 
 __all__ = ["EpochBatches"]

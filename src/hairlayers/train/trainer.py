@@ -13,8 +13,14 @@ the contrastive term): ``total`` is minimised and its other scalar tensor attrib
 
 **Data.** ``dataset[i]`` returns ``(degraded, clean, ...)`` with ``(C, H, W)`` float tensors (extra
 fields such as the task label are ignored). Each item is built with torch, NumPy and ``random``
-seeded from ``(seed, epoch, i)``, so its random crop does not depend on the worker that loads it or
-on where a run was resumed; datasets with a ``set_epoch(epoch)`` method are also told the epoch.
+seeded from ``(seed, epoch, i)``, so what it draws from them does not depend on the worker that
+loads it or on where a run was resumed; datasets with a ``set_epoch(epoch)`` method are also told
+the epoch. A dataset that draws from its own generator (the built-in ones:
+``generator(dataset.seed, epoch, i)``) decides its own data: its seed wins over ``TrainConfig.seed``.
+
+**Structure.** :func:`train` is the recipe; a private run object holds the run's position, history
+and log window and does the resuming, logging and saving (so a checkpoint's contents are listed
+once).
 """
 
 from __future__ import annotations
@@ -30,12 +36,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data._seeding import mix_seed
+from .._amp import autocast_dtype
+from .._rng import get_rng_state, isolated_rng, mix_seed, seed_everything, set_rng_state
 from ..errors import HairError, positive_int
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import barrier, gather_objects, init_distributed, mean_over_ranks
 from .progress import Progress
-from .rng import get_rng_state, isolated_rng, seed_everything, set_rng_state
 from .sampler import EpochBatches
 from .schedule import make_scheduler
 
@@ -57,12 +63,13 @@ class TrainConfig:
         betas: AdamW betas (paper (0.9, 0.999)).
         weight_decay: AdamW weight decay (torch's default 0.01; the paper does not state one).
         grad_clip: clip the gradient norm to this value; ``None`` = no clipping (the paper's).
-        seed: seeds model-independent randomness: data order, crops, dropout. Seed (e.g. with
+        seed: seeds model-independent randomness: data order, dropout, and what items draw
+            from the global generators (a dataset's own seed decides its crops). Seed (e.g. with
             :func:`~hairlayers.train.seed_everything`) before building the model to fix its init.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA if available); under
             ``torchrun`` with CUDA each process uses GPU ``LOCAL_RANK``.
-        amp: mixed precision: bfloat16 autocast on CPU, float16 autocast with a ``GradScaler``
-            on CUDA.
+        amp: mixed precision: autocast to :func:`~hairlayers.train.autocast_dtype` (bfloat16 on
+            CPU; float16 on CUDA, with a ``GradScaler``).
         num_workers: ``DataLoader`` worker processes.
         checkpoint_dir: folder for checkpoints; ``None`` writes none.
         checkpoint_every: also save every this many steps (``0``: only at the end).
@@ -288,6 +295,206 @@ def _to_float(value: Any) -> float:
     return float(value.detach().float().mean().item()) if isinstance(value, torch.Tensor) else float(value)
 
 
+class _Run:
+    """One run's position, log and checkpoints: what :func:`train` resumes, advances, logs and saves.
+
+    Everything a checkpoint holds besides the model's, optimiser's and scheduler's own states lives
+    here (position, history, the open log window), and :meth:`state` lists the checkpoint once.
+    """
+
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+        scaler: torch.amp.GradScaler, config: TrainConfig, info: Any, device: torch.device,
+        total: int, per_epoch: int,
+    ) -> None:
+        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
+        self.config, self.info, self.device = config, info, device
+        self.total, self.per_epoch = total, per_epoch
+        self.global_batch = config.batch_size * info.world_size
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.history: list[dict[str, float]] = []
+        self.window: dict[str, float] = {}  # sums since the last record; saved, so a resume continues it
+        self.window_steps = 0
+        self.last_checkpoint: str | None = None
+        self.begin()
+
+    def resume(self, path: str) -> None:
+        """Continue from the checkpoint at ``path``, refusing one of another run."""
+        # RNG states must stay CPU tensors; model and optimiser states are copied to the device.
+        state = load_checkpoint(path, map_location="cpu")
+        if state["total_steps"] != self.total:
+            raise HairError(
+                f"checkpoint {state['path']} belongs to a run of {state['total_steps']} steps, this"
+                f" config asks for {self.total}; the learning-rate schedule would differ"
+            )
+        changes = config_changes(state["config"], self.config)
+        if changes:
+            raise HairError(
+                f"checkpoint {state['path']} was written with another config; resuming would follow"
+                " neither run:\n  " + "\n  ".join(changes)
+                + "\nuse the checkpoint's settings, or list the fields you mean to change in"
+                " TrainConfig(resume_overrides=(...))"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        _apply_hyperparameters(self.optimizer, self.scheduler, self.config)
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.history = list(state["history"])
+        rng_states, rank = state["rng"], self.info.rank
+        if len(rng_states) != self.info.world_size or len(state["window"]) != self.info.world_size:
+            raise HairError(
+                f"checkpoint {state['path']} was written by {len(rng_states)} process(es), this run has"
+                f" {self.info.world_size}; resume with the same number of processes"
+            )
+        set_rng_state(rng_states[rank])
+        self.window = dict(state["window"][rank]["sums"])
+        self.window_steps = int(state["window"][rank]["steps"])
+
+    def begin(self) -> None:
+        """Start the clocks: throughput and wall time count this call's steps only."""
+        self.start_step, self.run_start = self.step, time.perf_counter()
+        self.timed_steps, self.window_start = 0, self.run_start
+
+    def advance(self) -> int:
+        """Count one optimiser step; returns the epoch it belonged to (checkpoints written after
+        an epoch's last batch point at the next epoch's start)."""
+        self.step += 1
+        step_epoch = self.epoch
+        self.batch_in_epoch += 1
+        if self.batch_in_epoch == self.per_epoch:
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        return step_epoch
+
+    def observe(self, stats: dict[str, float]) -> float:
+        """Add one step's numbers to the open window; returns images/s since the last record."""
+        for key, value in stats.items():
+            self.window[key] = self.window.get(key, 0.0) + value
+        self.window_steps += 1
+        self.timed_steps += 1
+        elapsed = time.perf_counter() - self.window_start
+        return self.global_batch * self.timed_steps / max(elapsed, 1e-9)
+
+    def log(self, step_epoch: int, lr: float, throughput: float) -> None:
+        """Every ``log_every`` steps and at the end: close the window into a history record."""
+        if self.step % self.config.log_every and self.step != self.total:
+            return
+        record: dict[str, float] = {"step": self.step, "epoch": step_epoch}
+        for key, value in self.window.items():
+            record[key] = mean_over_ranks(value / self.window_steps, self.device)
+        record["lr"] = lr
+        record["images_per_s"] = throughput
+        self.history.append(record)
+        self.window, self.window_steps = {}, 0
+        self.timed_steps, self.window_start = 0, time.perf_counter()
+
+    def save_due(self) -> bool:
+        every = self.config.checkpoint_every
+        return self.config.checkpoint_dir is not None and (
+            self.step == self.total or bool(every and self.step % every == 0)
+        )
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint holds (every rank takes part: RNG states and windows are gathered)."""
+        return {
+            "step": self.step,
+            "total_steps": self.total,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": gather_objects(get_rng_state()),
+            "config": asdict(self.config),
+            "history": self.history,
+            "window": gather_objects({"sums": dict(self.window), "steps": self.window_steps}),
+        }
+
+    def save(self) -> None:
+        state = self.state()
+        if self.info.is_main:
+            written = save_checkpoint(state, self.config.checkpoint_dir, self.config.keep_last)  # type: ignore[arg-type]
+            self.last_checkpoint = str(written)
+        barrier()
+
+    def result(self) -> TrainResult:
+        seconds = time.perf_counter() - self.run_start
+        done = self.step - self.start_step
+        return TrainResult(
+            steps=self.step,
+            seconds=seconds,
+            images_per_second=self.global_batch * done / seconds if done else 0.0,
+            history=self.history,
+            checkpoint=self.last_checkpoint,
+        )
+
+
+def _placement(config: TrainConfig) -> tuple[torch.device, Any]:
+    """The run's device and process group (under ``torchrun`` with CUDA: GPU ``LOCAL_RANK``)."""
+    device = resolve_device(config.device)
+    info = init_distributed(device)
+    if device.type == "cuda" and info.active and config.device in ("auto", "cuda"):
+        device = torch.device("cuda", info.local_rank)
+    return device, info
+
+
+def _parallel(module: nn.Module, info: Any, device: torch.device, config: TrainConfig) -> nn.Module:
+    """``module`` in ``DistributedDataParallel`` when the run has several processes."""
+    if not info.active:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        module,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=config.find_unused_parameters,
+    )
+
+
+def _epoch_loader(
+    dataset: Sequence, batches: EpochBatches, config: TrainConfig, epoch: int, start: int, device: torch.device
+) -> DataLoader:
+    """The rest of ``epoch``'s batches from batch ``start`` on, every item seeded by index."""
+    set_epoch = getattr(dataset, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
+    return DataLoader(
+        _SeededItems(dataset, config.seed, epoch),
+        batch_sampler=batches.batches(epoch, start=start),
+        num_workers=config.num_workers,
+        # An explicit generator keeps DataLoader from drawing from the global RNG.
+        generator=torch.Generator().manual_seed(mix_seed(config.seed, epoch, start)),
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _optimizer_step(
+    loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+    scaler: torch.amp.GradScaler, grad_clip: float | None,
+) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+
+
+def _step_stats(loss: torch.Tensor, lr: float, logs: dict[str, Any], step: int) -> dict[str, float]:
+    """The numbers of one step (loss, rate, the model's logs); a non-finite loss stops the run."""
+    loss_value = float(loss.detach().float().item())
+    if not math.isfinite(loss_value):
+        raise HairError(
+            f"training loss became {loss_value} at step {step} (lr {lr:.3g}); lower the"
+            " learning rate, enable grad_clip, or check the data for NaN"
+        )
+    return {"loss": loss_value, "lr": lr, **{k: _to_float(v) for k, v in logs.items()}}
+
+
 def train(
     model: nn.Module,
     dataset: Sequence,
@@ -325,11 +532,7 @@ def train(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    device = resolve_device(config.device)
-    info = init_distributed(device)
-    if device.type == "cuda" and info.active and config.device in ("auto", "cuda"):
-        device = torch.device("cuda", info.local_rank)
-
+    device, info = _placement(config)
     batches = EpochBatches(len(dataset), config.batch_size, config.seed, info.rank, info.world_size)
     per_epoch = batches.batches_per_epoch
     total = config.steps if config.steps is not None else config.epochs * per_epoch  # type: ignore[operator]
@@ -340,169 +543,43 @@ def train(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )
     scheduler = make_scheduler(optimizer, total, config.lr, config.final_lr, config.final_fraction)
-    use_scaler = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-
-    step, epoch, batch_in_epoch = 0, 0, 0
-    history: list[dict[str, float]] = []
-    window: dict[str, float] = {}  # sums since the last log record; saved, so a resume continues it
-    window_steps = 0
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
+    run = _Run(model, optimizer, scheduler, scaler, config, info, device, total, per_epoch)
     if config.resume is not None:
-        # RNG states must stay CPU tensors; model and optimiser states are copied to the device.
-        state = load_checkpoint(config.resume, map_location="cpu")
-        if state["total_steps"] != total:
-            raise HairError(
-                f"checkpoint {state['path']} belongs to a run of {state['total_steps']} steps, this"
-                f" config asks for {total}; the learning-rate schedule would differ"
-            )
-        changes = config_changes(state["config"], config)
-        if changes:
-            raise HairError(
-                f"checkpoint {state['path']} was written with another config; resuming would follow"
-                " neither run:\n  " + "\n  ".join(changes)
-                + "\nuse the checkpoint's settings, or list the fields you mean to change in"
-                " TrainConfig(resume_overrides=(...))"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _apply_hyperparameters(optimizer, scheduler, config)
-        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        history = list(state["history"])
-        rng_states = state["rng"]
-        if len(rng_states) != info.world_size or len(state["window"]) != info.world_size:
-            raise HairError(
-                f"checkpoint {state['path']} was written by {len(rng_states)} process(es), this run has"
-                f" {info.world_size}; resume with the same number of processes"
-            )
-        set_rng_state(rng_states[info.rank])
-        window = dict(state["window"][info.rank]["sums"])
-        window_steps = int(state["window"][info.rank]["steps"])
+        run.resume(config.resume)
     else:
         seed_everything(mix_seed(config.seed, info.rank) % 2**31)
-
-    loss_module: nn.Module = _LossModule(model)
-    if info.active:  # wrapped after resuming: DDP broadcasts rank 0's parameters here
-        from torch.nn.parallel import DistributedDataParallel
-
-        loss_module = DistributedDataParallel(
-            loss_module,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=config.find_unused_parameters,
-        )
-
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "step": step,
-            "total_steps": total,
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": gather_objects(get_rng_state()),
-            "config": asdict(config),
-            "history": history,
-            "window": gather_objects({"sums": dict(window), "steps": window_steps}),
-        }
-
-    last_checkpoint: str | None = None
-
-    def save() -> None:
-        nonlocal last_checkpoint
-        state = checkpoint_state()  # every rank takes part in gathering the RNG states
-        if info.is_main:
-            last_checkpoint = str(save_checkpoint(state, config.checkpoint_dir, config.keep_last))  # type: ignore[arg-type]
-        barrier()
+    # Wrapped after resuming: DDP broadcasts rank 0's parameters here.
+    loss_module = _parallel(_LossModule(model), info, device, config)
 
     progress = Progress(
-        total, initial=step, mode=config.progress if info.is_main else "off", log_every=config.log_every
+        total, initial=run.step, mode=config.progress if info.is_main else "off", log_every=config.log_every
     )
-    if info.is_main and step > 0:
-        progress.write(f"resumed from step {step} (epoch {epoch}, batch {batch_in_epoch})")
-    global_batch = config.batch_size * info.world_size
-    timed_steps, window_start = 0, time.perf_counter()  # throughput of this call only
-    start_step, run_start = step, time.perf_counter()
+    if info.is_main and run.step > 0:
+        progress.write(f"resumed from step {run.step} (epoch {run.epoch}, batch {run.batch_in_epoch})")
+    run.begin()
     try:
-        while step < total:
-            set_epoch = getattr(dataset, "set_epoch", None)
-            if callable(set_epoch):
-                set_epoch(epoch)
-            loader = DataLoader(
-                _SeededItems(dataset, config.seed, epoch),
-                batch_sampler=batches.batches(epoch, start=batch_in_epoch),
-                num_workers=config.num_workers,
-                # An explicit generator keeps DataLoader from drawing from the global RNG.
-                generator=torch.Generator().manual_seed(mix_seed(config.seed, epoch, batch_in_epoch)),
-                pin_memory=device.type == "cuda",
-            )
-            for batch in loader:
-                degraded, clean = _unpack(batch)
-                degraded = degraded.to(device, non_blocking=True)
-                clean = clean.to(device, non_blocking=True)
+        while run.step < total:
+            for batch in _epoch_loader(dataset, batches, config, run.epoch, run.batch_in_epoch, device):
+                degraded, clean = (t.to(device, non_blocking=True) for t in _unpack(batch))
                 lr = optimizer.param_groups[0]["lr"]
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=config.amp):
+                with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=config.amp):
                     loss, logs = loss_module(degraded, clean)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                step += 1
-                step_epoch = epoch
-                batch_in_epoch += 1
-                if batch_in_epoch == per_epoch:  # checkpoints then point at the next epoch's start
-                    epoch, batch_in_epoch = epoch + 1, 0
-
-                loss_value = float(loss.detach().float().item())
-                if not math.isfinite(loss_value):
-                    raise HairError(
-                        f"training loss became {loss_value} at step {step} (lr {lr:.3g}); lower the"
-                        " learning rate, enable grad_clip, or check the data for NaN"
-                    )
-                stats = {"loss": loss_value, "lr": lr, **{k: _to_float(v) for k, v in logs.items()}}
-                for key, value in stats.items():
-                    window[key] = window.get(key, 0.0) + value
-                window_steps += 1
-                timed_steps += 1
-                now = time.perf_counter()
-                throughput = global_batch * timed_steps / max(now - window_start, 1e-9)
-                progress.update(step, {**stats, "img/s": throughput})
+                _optimizer_step(loss, model, optimizer, scheduler, scaler, config.grad_clip)
+                step_epoch = run.advance()
+                stats = _step_stats(loss, lr, logs, run.step)
+                throughput = run.observe(stats)
+                progress.update(run.step, {**stats, "img/s": throughput})
                 if on_step is not None:
-                    on_step(step, stats)
-
-                if step % config.log_every == 0 or step == total:
-                    record: dict[str, float] = {"step": step, "epoch": step_epoch}
-                    for key, value in window.items():
-                        record[key] = mean_over_ranks(value / window_steps, device)
-                    record["lr"] = lr
-                    record["images_per_s"] = throughput
-                    history.append(record)
-                    window, window_steps = {}, 0
-                    timed_steps, window_start = 0, time.perf_counter()
-                if config.checkpoint_dir is not None and (
-                    step == total or (config.checkpoint_every and step % config.checkpoint_every == 0)
-                ):
-                    save()
-                if step >= total:
+                    on_step(run.step, stats)
+                run.log(step_epoch, lr, throughput)
+                if run.save_due():
+                    run.save()
+                if run.step >= total:
                     break
     finally:
         progress.close()
-    seconds = time.perf_counter() - run_start
-    done = step - start_step
-    return TrainResult(
-        steps=step,
-        seconds=seconds,
-        images_per_second=global_batch * done / seconds if done else 0.0,
-        history=history,
-        checkpoint=last_checkpoint,
-    )
+    return run.result()
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
