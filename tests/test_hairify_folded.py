@@ -484,9 +484,12 @@ def test_training_a_copy_init_model_warns() -> None:
 
 def test_first_training_step_of_a_copy_init_model_warns_once() -> None:
     x = torch.rand(2, 3, 16, 16)
-    hair = hairify(_small(), example_input=x)  # a fresh module is in training mode
+    hair = hairify(_small(), example_input=x)  # a fresh module is in training mode: no .train() call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = hair(x)  # a forward alone (checking the function at init) is no training step
     with pytest.warns(UserWarning, match="init='copy'"):
-        hair(x).mean().backward()
+        out.mean().backward()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hair(x).mean().backward()  # once per model

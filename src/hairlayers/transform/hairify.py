@@ -336,15 +336,30 @@ class HairModel(nn.Module):
     # --- the GIV route -------------------------------------------------------------------------
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        if not torch.compiler.is_compiling() and self.training and not getattr(self, "_symmetry_checked", True) \
-                and torch.is_grad_enabled():
-            self._symmetry_checked = True  # once per model: the check compares every weight box
-            self.warn_if_experts_identical(stacklevel=5)  # the caller of hair(x)
         opened = push_state(self)
         try:
-            return self.model(*args, **kwargs)
+            out = self.model(*args, **kwargs)
         finally:
             pop_state(opened)
+        if not torch.compiler.is_compiling() and self.training and not getattr(self, "_symmetry_checked", True):
+            self._check_on_backward(out)
+        return out
+
+    def _check_on_backward(self, out: Any) -> None:
+        """Until the first backward pass through this model: check the experts then (a training
+        step, not any forward in training mode, is what init='copy' must not start from)."""
+        first = out if isinstance(out, torch.Tensor) else next(
+            (t for t in (out.values() if isinstance(out, Mapping) else out if isinstance(out, (tuple, list)) else ())
+             if isinstance(t, torch.Tensor)), None)
+        if first is None or not first.requires_grad:
+            return
+
+        def on_backward(grad: torch.Tensor) -> None:
+            if not self._symmetry_checked:
+                self._symmetry_checked = True  # once per model: the check compares every weight box
+                self.warn_if_experts_identical()
+
+        first.register_hook(on_backward)
 
     def _route(self, features: torch.Tensor) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """Called by the split hook: the GIV and every block's ``(B, N)`` selecting vector."""
@@ -474,8 +489,8 @@ class HairModel(nn.Module):
     def warn_if_experts_identical(self, stacklevel: int = 2) -> bool:
         """Warn (``UserWarning``) when a model hairified with ``init="copy"`` is trained while its
         experts are still identical (:meth:`experts_identical`): training from there may leave the
-        per-image kernels (nearly) equal. Called by :meth:`train` and by the first forward pass in
-        training mode with gradients on; returns whether it warned."""
+        per-image kernels (nearly) equal. Called by :meth:`train` and by the first backward pass
+        through a forward in training mode; returns whether it warned."""
         if self.plan.init != "copy" or self.plan.mode == "embed" or not self.experts_identical():
             return False
         warnings.warn(
@@ -526,9 +541,13 @@ def hairify(
 ) -> HairModel:
     """Turn an image-to-image network into a HAIR network (classifier at the split, hyper decoder).
 
-    Discovery runs the model twice on ``example_input`` (default: a ``(2, C, 64, 64)`` random
+    Discovery runs the model on ``example_input`` (default: a ``(2, C, 64, 64)`` random
     batch, ``C`` from the first ``nn.Conv2d``) under ``torch.no_grad()`` in eval mode: once to
-    record the resolution path, once with noise added at the split to find what depends on it.
+    record the resolution path, once with noise added at the split to find what depends on it,
+    and once per image with only that image changed (also on the input made twice as wide) to
+    find which rows of each converted layer's input come from which image. Layers that fold the
+    batch with windows, frames, heads or tiles (``(B·k, ...)`` or ``(k·B, ...)`` rows) then give
+    every row its own image's kernels, at any input size (see :mod:`.folding`).
 
     Args:
         model: any ``nn.Module``; its forward code is not changed.
@@ -548,8 +567,10 @@ def hairify(
         exclude: name patterns of downstream layers to keep static (wins over ``include``).
             Every pattern of ``include`` and ``exclude`` must match some module of ``model``
             (a typo raises, listing close names).
-        init: ``"copy"`` (every expert = the original weights: the same function at step 0),
-            ``"copy+noise"`` (copy + Gaussian noise of ``noise × std(weight)``) or ``"fresh"``.
+        init: ``"copy"`` (every expert = the original weights: the same function at step 0; a
+            ``UserWarning`` when such a model is trained while its experts are still identical,
+            see :meth:`HairModel.warn_if_experts_identical`), ``"copy+noise"`` (copy + Gaussian
+            noise of ``noise × std(weight)``) or ``"fresh"``.
         inplace: convert ``model`` itself instead of a deep copy.
             Frozen layers stay frozen: a converted layer's ``weight_box`` / ``bias_box`` keep the
             ``requires_grad`` of its original weight / bias. The new parts (classifier, selecting
@@ -576,7 +597,9 @@ def hairify(
     Raises:
         HairError: no spatial downsampling (with ``split="mid"``), an unknown split name (the
             message lists candidates), nothing convertible after the split, an example input the
-            model rejects, or inconsistent arguments.
+            model rejects, a converted layer whose input rows cannot be attributed to images or
+            split features that fold the batch (the message names the layer and the way out), or
+            inconsistent arguments.
 
     Example:
         >>> import torch, torch.nn as nn
