@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
-import torch
+from hairlayers.machine import load_average, machine_info  # noqa: F401  (re-exported for the scripts)
 
 #: Keep freed memory in the process: without it glibc returns every large block to the OS after
 #: each call and re-faults it on the next, which makes 128x128 layers 2-4x slower (FACTS §6).
@@ -37,40 +37,6 @@ def reexec_with_env(glibc_tunables: bool = True, passive_omp: bool = False) -> N
         return
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **wanted})
-
-
-def cpu_model() -> str:
-    """The CPU model name from ``/proc/cpuinfo`` (or :func:`platform.processor` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """The 1/5/15-minute load averages, or ``"n/a"``."""
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def machine_info() -> dict[str, str | int]:
-    """What a reader needs to judge the numbers: CPU, cores, torch, threads, allocator setting."""
-    return {
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count() or 0,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "(unset)"),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
-        "python": platform.python_version(),
-        "load_average_at_start": load_average(),
-    }
 
 
 #: The clocks a benchmark can time with. ``wall`` is what a user waits; ``cpu`` (CPU seconds of the

@@ -23,10 +23,7 @@ synthetic degradations, small models, minutes of CPU training. The table says so
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -38,11 +35,13 @@ from typing import Any
 import torch
 
 from hairlayers.errors import HairError
-from hairlayers.models import create_model, list_models
+from hairlayers.machine import machine_info
+from hairlayers.models import create_model, list_models, paper_table6
 from hairlayers.diagnostics import selecting_nets, specialisation_report
 from hairlayers.train import (
     PairedDifference,
     TrainConfig,
+    autocast_dtype,
     evaluate,
     loss_of,
     mean_std,
@@ -73,18 +72,11 @@ BASELINES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-# The paper's Table 6 (HAIR, §4.4): params, then (PSNR, SSIM) per column and the average.
+# The paper's Table 6 (HAIR, §4.4), read from the model registry: params, then (PSNR, SSIM) per
+# column and the average, under the row's display name.
 PAPER_TABLE6: dict[str, dict[str, Any]] = {
-    "Transweather": {"params": "38M", "SOTS": (21.32, .885), "Rain100L": (29.43, .905), "BSD68 σ25": (29.00, .841), "GoPro": (25.12, .757), "LOLv1": (21.21, .792), "avg": (25.22, .836)},
-    "Transweather+PromptIR": {"params": "51M", "SOTS": (22.89, .920), "Rain100L": (29.79, .913), "BSD68 σ25": (29.95, .877), "GoPro": (25.74, .781), "LOLv1": (23.02, .849), "avg": (26.28, .868)},
-    "Transweather+HAIR": {"params": "42M", "SOTS": (23.66, .935), "Rain100L": (32.34, .947), "BSD68 σ25": (29.96, .875), "GoPro": (26.33, .802), "LOLv1": (23.16, .858), "avg": (27.09, .884)},
-    "AirNet": {"params": "9M", "SOTS": (21.04, .884), "Rain100L": (32.98, .951), "BSD68 σ25": (30.91, .882), "GoPro": (24.35, .781), "LOLv1": (18.18, .735), "avg": (25.49, .847)},
-    "AirNet+PromptIR": {"params": "14M", "SOTS": (21.34, .883), "Rain100L": (33.52, .953), "BSD68 σ25": (30.92, .882), "GoPro": (24.37, .786), "LOLv1": (18.18, .737), "avg": (25.67, .848)},
-    "AirNet+HAIR": {"params": "10M", "SOTS": (22.15, .899), "Rain100L": (34.56, .957), "BSD68 σ25": (30.94, .884), "GoPro": (25.44, .792), "LOLv1": (18.24, .740), "avg": (26.27, .854)},
-    "Restormer": {"params": "26M", "SOTS": (24.09, .927), "Rain100L": (34.81, .962), "BSD68 σ25": (31.49, .884), "GoPro": (27.22, .829), "LOLv1": (20.41, .806), "avg": (27.60, .881)},
-    "Restormer+PromptIR": {"params": "36M", "SOTS": (30.61, .974), "Rain100L": (36.17, .973), "BSD68 σ25": (31.25, .887), "GoPro": (27.93, .851), "LOLv1": (22.89, .842), "avg": (29.77, .905)},
-    "Restormer+HAIR": {"params": "29M", "SOTS": (30.62, .978), "Rain100L": (38.11, .981), "BSD68 σ25": (31.49, .891), "GoPro": (28.52, .874), "LOLv1": (23.12, .847), "avg": (30.37, .914)},
-}  # fmt: skip
+    display: paper_table6(name) for rows in BASELINES.values() for display, name in rows
+}
 
 PAPER_LABEL = "paper, real data, full size"
 INPUT_ROW = "degraded input (no model)"
@@ -262,33 +254,6 @@ def missing_models(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(display, name) for display, name in rows if name not in known]
 
 
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass  # not Linux: platform.processor() is the best we have
-    info = {
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": str(device),
-        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 class _Subset:
     """Items of a dataset whose label equals ``label``."""
 
@@ -358,7 +323,7 @@ def measure_step_seconds(name: str, model_preset: str, batch: int, patch: int, d
     times = []
     for _ in range(4):
         start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=autocast_dtype(device), enabled=amp):
             loss, _ = loss_of(model, x, y)  # the trainer's loss: L1, or the model's own hook (AirNet)
         opt.zero_grad()
         loss.backward()

@@ -46,8 +46,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
 
-from _table6 import count_params, machine_info  # noqa: E402
+from _table6 import count_params  # noqa: E402
 
+from hairlayers.machine import machine_info  # noqa: E402
 from hairlayers.train import mean_std  # noqa: E402
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,14 +31,11 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
-
-from _table6 import machine_info  # noqa: E402
-
-from hairlayers import data  # noqa: E402
-from hairlayers.diagnostics import gradient_norms, specialisation_report, weight_change  # noqa: E402
-from hairlayers.models import create_model  # noqa: E402
-from hairlayers.train import TrainConfig, loss_of, seed_everything, train  # noqa: E402
+from hairlayers import data
+from hairlayers.diagnostics import gradient_norms, specialisation_report, weight_change
+from hairlayers.machine import machine_info
+from hairlayers.models import create_model
+from hairlayers.train import TrainConfig, loss_of, seed_everything, train
 
 #: where a Restormer-family model keeps its second half (the hyper part of Res-HAIR)
 DECODER = ("latent", "reduce_", "up", "decoder_level", "refinement", "output")

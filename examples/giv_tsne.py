@@ -40,12 +40,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
 
-from _table6 import machine_info, measure_step_seconds
+from _table6 import measure_step_seconds
 
 from hairlayers.diagnostics import chance_accuracy, knn_accuracy
 from hairlayers.diagnostics.separability import check_points as _check_points
 from hairlayers.diagnostics.separability import squared_distances as _sq_distances
 from hairlayers.errors import HairError
+from hairlayers.machine import machine_info
 
 SIGMAS = (15, 25, 50)
 #: composite label -> the two single-degradation labels it is made of (applied in this order).
