@@ -19,7 +19,7 @@ import torch
 
 from hairlayers import restore
 from hairlayers.data import load_image
-from hairlayers.inference import is_hair_model
+from hairlayers.giv import is_hair_model
 from hairlayers.models import create_model, list_models
 
 

@@ -26,13 +26,14 @@ def test_fits_in_one_tile_equals_untiled(hair_model: nn.Module) -> None:
 def test_every_tile_gets_the_whole_image_giv(hair_model: nn.Module, monkeypatch) -> None:
     x = torch.rand(1, 3, 96, 80)
     seen: list[torch.Tensor] = []
-    original = type(hair_model).forward
+    original = type(hair_model).resolve_giv
 
-    def recording_forward(self, image, giv=None):
-        seen.append(giv)
-        return original(self, image, giv=giv)
+    def recording_resolve(self, giv, batch):  # the GIV each forward uses (None: its own)
+        used = original(self, giv, batch)
+        seen.append(used)
+        return used
 
-    monkeypatch.setattr(type(hair_model), "forward", recording_forward)
+    monkeypatch.setattr(type(hair_model), "resolve_giv", recording_resolve)
     out = restore(hair_model, x, tile=48, overlap=16, giv_size=64)
     assert out.shape == x.shape and torch.isfinite(out).all()
     assert len(seen) == 3 * 2  # rows start at 0, 32, 48; columns at 0, 32

@@ -9,6 +9,7 @@ Example:
 
 from . import functional
 from .errors import BackendUnavailableError, HairError
+from .giv import GIVInput, GIVModel, is_hair_model
 from .inference import restore
 from .layers import (
     GIVClassifier,
@@ -27,6 +28,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendUnavailableError",
     "GIVClassifier",
+    "GIVInput",
+    "GIVModel",
     "HairError",
     "HairModel",
     "HyperConv2d",
@@ -38,6 +41,7 @@ __all__ = [
     "WeightBox",
     "functional",
     "hairify",
+    "is_hair_model",
     "restore",
     "specialize",
     "unhairify",

@@ -11,7 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import HairError, positive_int
+from ._checks import positive_int
+from .errors import HairError
+from .giv import is_hair_model
 
 MIN_GIV_SIZE = 16
 """Smallest ``giv_size`` :func:`restore` accepts: one 16×16 block, the protocol's crop unit."""
@@ -37,26 +39,11 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool, like: torch.T
     return weight
 
 
-def is_hair_model(model: nn.Module) -> bool:
-    """True for models that compute a per-image GIV (``model.giv(x)``) and accept a given one.
-
-    A hairified model in ``mode="free"`` learns one GIV per block instead (``computes_giv`` is
-    false): it is tiled like any other model.
-    """
-    if not getattr(model, "computes_giv", True):
-        return False
-    return callable(getattr(model, "giv", None)) and (
-        callable(getattr(model, "using_giv", None)) or "giv" in model.forward.__code__.co_varnames
-    )
-
-
 def _run(model: nn.Module, x: torch.Tensor, giv: torch.Tensor | None) -> torch.Tensor:
     if giv is None:
         return model(x)
-    if callable(getattr(model, "using_giv", None)):
-        with model.using_giv(giv):
-            return model(x)
-    return model(x, giv=giv)
+    with model.using_giv(giv):
+        return model(x)
 
 
 def global_giv(model: nn.Module, image: torch.Tensor, giv_size: int = 512) -> torch.Tensor:

@@ -55,8 +55,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import describe, positive_int
+from .._checks import positive_int
 from ..errors import HairError
+from ..giv import GIVInput, check_giv
 from ..layers import (
     GIVClassifier,
     HyperConv2d,
@@ -285,16 +286,7 @@ class HyperDGRN(nn.Module):
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor, giv: torch.Tensor | None = None) -> torch.Tensor:
         x, res = self.first_half(x, inter)
-        if giv is None:
-            giv = self.classifier(res)
-        elif not isinstance(giv, torch.Tensor) or giv.dim() != 2 or giv.shape[1] != self.giv_dim or (
-            giv.shape[0] not in (1, x.shape[0])
-        ):
-            raise HairError(
-                f"giv must have shape ({x.shape[0]}, {self.giv_dim}) or (1, {self.giv_dim}), got {describe(giv)}"
-            )
-        else:
-            giv = giv.expand(x.shape[0], -1)
+        giv = self.classifier(res) if giv is None else check_giv(giv, self.giv_dim, x.shape[0]).expand(x.shape[0], -1)
         for group in self.body[self.split : -1]:
             res = group(res, inter, giv)
         res = self.body[-1](res, giv) + x
@@ -304,7 +296,7 @@ class HyperDGRN(nn.Module):
 # --------------------------------------------------------------------------- the networks
 
 
-class AirNetHAIR(AirNet):
+class AirNetHAIR(GIVInput, AirNet):
     """AirNet whose restorer's second half is generated from a GIV; prefer :func:`airnet_hair`.
 
     The encoder (``E``) is AirNet's; the restorer ``R`` is a :class:`HyperDGRN` holding the
@@ -370,9 +362,15 @@ class AirNetHAIR(AirNet):
         """The GIV ``(B, giv_dim)`` of a batch: encoder map, first half, classifier."""
         return self.R.giv(image, self.degradation_map(image))  # type: ignore[operator]
 
+    @property
+    def giv_dim(self) -> int:
+        """The GIV's width (``self.R.giv_dim``)."""
+        return self.R.giv_dim  # type: ignore[return-value]
+
     def forward(self, image: torch.Tensor, giv: torch.Tensor | None = None) -> torch.Tensor:
-        """Restore ``image`` ``(B, C, H, W)``; with ``giv``, use it instead of the classifier's."""
-        return self.R(image, self.degradation_map(image), giv)
+        """Restore ``image`` ``(B, C, H, W)``; with ``giv`` (or inside :meth:`using_giv`), use it
+        instead of the classifier's."""
+        return self.R(image, self.degradation_map(image), self.resolve_giv(giv, image.shape[0]))
 
 
 class AirNetPromptIR(AirNet):

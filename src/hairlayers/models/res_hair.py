@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import HairError
+from ..giv import GIVInput
 from ..layers import GIVClassifier, HyperSelectingNet, WeightBox
 from ..transform.convert import set_module, to_hyper
 from ._builder import check_image, preset_config
@@ -99,7 +100,7 @@ class HyperLevel(nn.Module):
         return x
 
 
-class ResHAIR(RestormerEncoder):
+class ResHAIR(GIVInput, RestormerEncoder):
     """Res-HAIR; prefer the :func:`res_hair` builder, which knows the variants and presets.
 
     Args:
@@ -196,6 +197,7 @@ class ResHAIR(RestormerEncoder):
         check_image(image, self.in_channels)
         x, crop = pad_to_multiple(image, self.size_multiple)
         _, enc1, enc2, enc3, split = self._encode(x)
+        giv = self.resolve_giv(giv, x.shape[0])
         if giv is None:
             giv = self.classifier(split)
         latent = self.latent(split, giv)

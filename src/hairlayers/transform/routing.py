@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import HairError
+from ..giv import given_giv
 from .folding import expand_select
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .hairify import HairModel
+    from .hair_model import HairModel
 
 _STATES: contextvars.ContextVar[dict[str, "CallState"] | None] = contextvars.ContextVar(
     "hairlayers_call_states", default=None
@@ -44,11 +45,6 @@ _STATES: contextvars.ContextVar[dict[str, "CallState"] | None] = contextvars.Con
 # plain dict of stacks (token -> open states). Eager calls push there too, because Dynamo may run
 # HairModel.forward eagerly and compile the inner frames (hooks, layers) on their own.
 _STACKS: dict[str, list["CallState"]] = {}
-# GIVs given by HairModel.using_giv (token -> stack of GIVs), same two stores for the same reason.
-_GIVEN: contextvars.ContextVar[dict[str, torch.Tensor] | None] = contextvars.ContextVar(
-    "hairlayers_given_givs", default=None
-)
-_GIVEN_STACKS: dict[str, list[torch.Tensor]] = {}
 
 
 class SplitReached(Exception):
@@ -114,38 +110,6 @@ def current_state(token: str) -> CallState | None:
     return None
 
 
-def given_giv(token: str) -> torch.Tensor | None:
-    """The GIV set by the innermost open ``using_giv`` of this model, if any."""
-    if not torch.compiler.is_compiling():
-        given = _GIVEN.get()
-        if given is not None and token in given:
-            return given[token]
-    stack = _GIVEN_STACKS.get(token)
-    return stack[-1] if stack else None
-
-
-class using_given_giv:
-    """Context manager behind ``HairModel.using_giv`` (both stores, restored on exit)."""
-
-    def __init__(self, token: str, giv: torch.Tensor) -> None:
-        self.token, self.giv = token, giv
-        self._context_token: contextvars.Token | None = None
-
-    def __enter__(self) -> torch.Tensor:
-        _GIVEN_STACKS.setdefault(self.token, []).append(self.giv)
-        self._context_token = _GIVEN.set({**(_GIVEN.get() or {}), self.token: self.giv})
-        return self.giv
-
-    def __exit__(self, *exc: Any) -> None:
-        stack = _GIVEN_STACKS.get(self.token, [])
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i] is self.giv:
-                del stack[i]
-                break
-        assert self._context_token is not None
-        _GIVEN.reset(self._context_token)
-
-
 class SplitHook:
     """Forward (pre-)hook on the split module: features -> GIV -> every block's selecting vector."""
 
@@ -165,7 +129,7 @@ class SplitHook:
             raise HairError(
                 f"the split point must carry a Tensor, got {type(features).__name__}; choose another split"
             )
-        state.giv, state.selects = state.hair._route(features)
+        state.giv, state.selects = state.hair.route(features)
         state.split_done = True
         if state.stop_at_split:
             raise SplitReached(state.giv, state.selects)
@@ -281,5 +245,5 @@ class EmbedHook:
         if state.giv is None:
             raise HairError(f"block {self.block!r} ran before the split point produced the GIV")
         x = args[0]
-        shift = state.hair._embed_shift(self.block, state.giv, x)
+        shift = state.hair.embed_shift(self.block, state.giv, x)
         return (x + shift, *args[1:])

@@ -11,7 +11,7 @@ import torch.nn as nn
 from ..errors import HairError
 from ..layers import HyperLayer
 from .convert import set_module, to_static_uniform
-from .hairify import HairModel
+from .hair_model import HairModel
 from .routing import BlockSelect, EmbedHook, FoldedRows, SplitHook, UnfoldRows
 
 UNHAIRIFY_WEIGHTS = ("original", "uniform")
@@ -91,7 +91,7 @@ def specialize(hair: HairModel, *args: Any, **kwargs: Any) -> nn.Module:
         param = next(hair.parameters())
         batch = torch.zeros(1, *plan.split.shape[1:], device=param.device, dtype=param.dtype)
         with torch.no_grad():
-            _, selects = hair._route(batch)
+            _, selects = hair.route(batch)
         giv = None
     else:
         first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
@@ -101,7 +101,7 @@ def specialize(hair: HairModel, *args: Any, **kwargs: Any) -> nn.Module:
                 "specialise each image separately"
             )
         with torch.no_grad():
-            giv, selects = hair._capture(*args, **kwargs)
+            giv, selects = hair.run_to_split(*args, **kwargs)
     model = copy.deepcopy(hair.model)
     _strip_hooks(model, hair.token)
     modules = dict(model.named_modules())
@@ -154,7 +154,7 @@ def unhairify(hair: HairModel, weights: str = "original") -> nn.Module:
             if weights == "uniform":
                 new = to_static_uniform(layer)
             else:
-                new = copy.deepcopy(hair._originals[name]).to(layer.weight_box.device, layer.weight_box.dtype)
+                new = copy.deepcopy(hair.originals[name]).to(layer.weight_box.device, layer.weight_box.dtype)
             new.train(layer.training)
             set_module(model, name, new)
     return model

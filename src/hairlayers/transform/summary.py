@@ -9,7 +9,7 @@ import torch.nn as nn
 from ..layers import HyperLayer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .hairify import HairModel
+    from .hair_model import HairModel
 
 
 def _count(modules: list[nn.Module]) -> int:
@@ -74,8 +74,8 @@ def summary_text(hair: "HairModel") -> str:
     }
     hyper = [modules[n] for b in plan.blocks for n in b.layers if isinstance(modules.get(n), HyperLayer)]
     parts["weight boxes (net of the originals)"] = _count(hyper) - _count(
-        [hair._originals[n] for b in plan.blocks for n in b.layers
-         if n in hair._originals and isinstance(modules.get(n), HyperLayer)])
+        [hair.originals[n] for b in plan.blocks for n in b.layers
+         if n in hair.originals and isinstance(modules.get(n), HyperLayer)])
     detail = ", ".join(f"{k} {v:,}" for k, v in parts.items() if v)
     lines.append(
         f"parameters: original {plan.original_params:,}, HAIR {_count([hair]):,} "

@@ -72,10 +72,6 @@ class ModuleCall:
     def in_shape(self) -> tuple[int, ...] | None:
         return self.inp.shape if self.inp is not None else None
 
-    @property
-    def out_shape(self) -> tuple[int, ...] | None:
-        return self.out.shape if self.out is not None else None
-
 
 @dataclass
 class Observation:
@@ -96,9 +92,6 @@ class Trace:
     input_size: tuple[int, int] | None
     batch: int | None
     counts: dict[str, int] = field(default_factory=dict)
-
-    def calls_of(self, name: str) -> list[ModuleCall]:
-        return [c for c in self.calls if c.name == name]
 
 
 def as_args(example_input: Any) -> tuple:
