@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hairlayers.data import builtin_images, degrade  # noqa: E402
-from hairlayers.data._seeding import generator  # noqa: E402
+from hairlayers._rng import generator  # noqa: E402
 
 # (test image, top, left) of each 192x192 crop shown
 CROPS = [("chelsea", 60, 120), ("coffee", 120, 200), ("camera", 40, 200)]

@@ -44,9 +44,9 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # table6_harness lives beside this file
 
-from _table6 import count_params  # noqa: E402
+from table6_harness import count_params  # noqa: E402
 
 from hairlayers.machine import machine_info  # noqa: E402
 from hairlayers.train import mean_std  # noqa: E402

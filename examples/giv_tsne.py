@@ -38,9 +38,9 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _table6 lives beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # table6_harness lives beside this file
 
-from _table6 import measure_step_seconds
+from table6_harness import measure_step_seconds
 
 from hairlayers.diagnostics import chance_accuracy, knn_accuracy
 from hairlayers.diagnostics.separability import check_points as _check_points
@@ -259,7 +259,7 @@ def test_crops(args: argparse.Namespace, preset: TsnePreset) -> list[tuple[torch
     """``(degraded image, label, content)`` for every test item: five tasks, three noise levels,
     composites; ``content`` names the clean image the item was made from."""
     from hairlayers import data
-    from hairlayers.data._seeding import generator
+    from hairlayers._rng import generator
 
     items: list[tuple[torch.Tensor, str, str]] = []
     n = preset.crops_per_label
@@ -396,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train (or load), compute GIVs, measure separation, draw the map; returns the exit status."""
     from hairlayers import data
     from hairlayers.models import create_model
-    from hairlayers.models.checkpoints import load_pretrained
+    from hairlayers.models import load_pretrained
     from hairlayers.train import (
         TrainConfig,
         resolve_device,

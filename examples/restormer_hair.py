@@ -19,9 +19,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _table6 module lives beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared table6_harness module lives beside this file
 
-from _table6 import main  # noqa: E402
+from table6_harness import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main(default_baselines=("restormer",)))

@@ -81,11 +81,11 @@ def test_paper_preset_needs_data_root(tmp_path: Path) -> None:
 
 
 def test_missing_model_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    _table6 = _table6_module()
+    table6_harness = _harness_module()
     monkeypatch.setitem(
-        _table6.BASELINES, "restormer", (("Restormer", "restormer"), ("Restormer+HAIR", "no_such_model_hair"))
+        table6_harness.BASELINES, "restormer", (("Restormer", "restormer"), ("Restormer+HAIR", "no_such_model_hair"))
     )
-    code = _table6.main(["--preset", "smoke", "--out", str(tmp_path)])
+    code = table6_harness.main(["--preset", "smoke", "--out", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err
     assert "'no_such_model_hair' (for the Restormer+HAIR row)" in err and "nothing was run" in err
@@ -131,17 +131,17 @@ def test_real_data_path_with_tiny_models(tmp_path: Path) -> None:
         assert all(t["images"] == 1 for t in run_0["eval"]["tasks"].values())
 
 
-def _table6_module():
+def _harness_module():
     sys.path.insert(0, str(ROOT / "examples"))
     try:
-        import _table6
+        import table6_harness
     finally:
         sys.path.remove(str(ROOT / "examples"))
-    return _table6
+    return table6_harness
 
 
 def test_mini_budget_plan(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    t6 = _table6_module()
+    t6 = _harness_module()
     step_s = {"restormer": 0.5, "promptir": 0.7, "res_hair": 0.8}
     monkeypatch.setattr(t6, "measure_step_seconds", lambda name, *a: step_s[name])
     monkeypatch.setattr(t6, "measure_eval_seconds", lambda name, *a: 10.0)
@@ -156,7 +156,7 @@ def test_mini_budget_plan(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
 
 def test_run_settings_resolve_presets_and_flags() -> None:
-    t6 = _table6_module()
+    t6 = _harness_module()
     default = t6.resolve_settings(t6.parse_args([], ("restormer",)))
     assert (default.preset, default.seeds, default.budget_minutes, default.steps) == ("mini", 3, 5.0, None)
     assert default.diagnostics and not default.amp
@@ -179,7 +179,7 @@ def test_run_settings_resolve_presets_and_flags() -> None:
     ],
 )
 def test_contradictory_flags_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
-    t6 = _table6_module()
+    t6 = _harness_module()
     with pytest.raises(SystemExit):
         t6.parse_args(argv, ("restormer",))
     assert message in capsys.readouterr().err
@@ -192,7 +192,7 @@ def _fake_run(seed: int, psnr: dict[str, float]) -> dict:
 
 
 def test_hair_differences_are_paired_by_seed_and_marked() -> None:
-    t6 = _table6_module()
+    t6 = _harness_module()
     cols = list(t6.COLUMNS)
     base = [20.0, 21.0, 22.0]  # a large seed-to-seed spread that every model shares
     runs = {
@@ -217,7 +217,7 @@ def test_hair_differences_are_paired_by_seed_and_marked() -> None:
 
 
 def test_one_seed_tables_claim_nothing() -> None:
-    t6 = _table6_module()
+    t6 = _harness_module()
     cols = list(t6.COLUMNS)
     runs = {d: [_fake_run(0, {c: 20.0 + k for c in cols})] for k, (d, _) in enumerate(t6.BASELINES["restormer"])}
     text = "\n".join(t6.render_comparisons({"settings": {"seeds": 1}, "comparisons": t6.compare_to_hair(runs, ["restormer"])}))
@@ -228,12 +228,12 @@ def test_one_seed_tables_claim_nothing() -> None:
 def test_a_missing_model_stops_the_run_before_any_work(monkeypatch, capsys) -> None:
     sys.path.insert(0, str(ROOT / "examples"))
     try:
-        import _table6
+        import table6_harness
     finally:
         sys.path.remove(str(ROOT / "examples"))
     rows = (("Restormer", "restormer"), ("Restormer+Nothing", "no_such_model"))
-    monkeypatch.setitem(_table6.BASELINES, "restormer", rows)
-    assert _table6.missing_models(rows) == [("Restormer+Nothing", "no_such_model")]
-    code = _table6.main(["--preset", "smoke", "--out", "unused"], default_baselines=("restormer",))
+    monkeypatch.setitem(table6_harness.BASELINES, "restormer", rows)
+    assert table6_harness.missing_models(rows) == [("Restormer+Nothing", "no_such_model")]
+    code = table6_harness.main(["--preset", "smoke", "--out", "unused"], default_baselines=("restormer",))
     assert code != 0
     assert "'no_such_model'" in capsys.readouterr().err

@@ -66,18 +66,18 @@ def _paper_avg(display: str) -> tuple[float, float]:
     }[display]  # fmt: skip
 
 
-def _table6_module():
+def _harness_module():
     sys.path.insert(0, str(ROOT / "examples"))
     try:
-        import _table6
+        import table6_harness
     finally:
         sys.path.remove(str(ROOT / "examples"))
-    return _table6
+    return table6_harness
 
 
 @pytest.mark.parametrize("name", ["airnet_promptir", "airnet_hair", "transweather_promptir", "transweather_hair"])
 def test_mini_plan_can_time_a_training_step(name: str) -> None:
     """The default (mini) run first times one training step of every model to fit its budget."""
-    table6 = _table6_module()
+    table6 = _harness_module()
     seconds = table6.measure_step_seconds(name, "tiny", 1, 24, torch.device("cpu"), False)
     assert math.isfinite(seconds) and seconds > 0
