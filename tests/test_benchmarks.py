@@ -39,3 +39,20 @@ def test_autotuned_timing_run_reports_choices_and_the_summary(tmp_path: Path) ->
         for layout in ("nchw", "cl"):
             forward, training = row["paths"][layout].split("/")
             assert {forward, training} <= {"pointwise", "static", "per_sample", "grouped"}
+
+
+def test_whole_model_benchmark_checks_the_grouped_formulation_and_reports_ratios(tmp_path: Path) -> None:
+    import json
+
+    script = BENCHMARK.parent / "models.py"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, str(script), "--dry-run", "--train", "--json", str(tmp_path / "m.json")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["grouped_max_rel_difference"] < 1e-4  # same function, other formulation
+    assert [r["network"] for r in record["rows"]] == [
+        "restormer train step", "res_hair train step", "res_hair_grouped train step"]
+    assert record["rows"][0]["ratio"] == 1.0 and all(r["ms"] > 0 for r in record["rows"])
