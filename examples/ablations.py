@@ -46,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # table6_harness lives beside this file
 
-from table6_harness import count_params  # noqa: E402
+from table6_harness import count_params, write_report  # noqa: E402
 
 from hairlayers.machine import machine_info  # noqa: E402
 from hairlayers.train import mean_std  # noqa: E402
@@ -282,7 +282,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         TrainConfig,
         evaluate,
         resolve_device,
-        save_results,
         train,
     )
 
@@ -353,13 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {"settings": settings, "machine": machine, "plan": plan, "rows": rows, "input": inputs,
                "labels": {"measured": settings["measured_label"], "paper": PAPER_LABEL},
                "wall_seconds": time.perf_counter() - wall}
-    text = render(results)
-    print("\n" + text)
-    (out / "ablations.txt").write_text(text + "\n")
-    save_results(results, out / "ablations.json")
-    chart(results, out / "ablations.png")
-    print(f"\nwrote {out / 'ablations.json'}, {out / 'ablations.txt'}, {out / 'ablations.png'}"
-          f" ({results['wall_seconds'] / 60:.1f} min)")
+    write_report(out, "ablations", render(results), results, chart)
     return 0
 
 

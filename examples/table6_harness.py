@@ -27,7 +27,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -705,14 +705,20 @@ def main(argv: Sequence[str] | None = None, default_baselines: Sequence[str] = (
     results["wall_seconds"] = time.perf_counter() - wall
     results["labels"] = {"measured": settings.measured_label, "paper": PAPER_LABEL}
 
-    table = render_table(results)
-    print("\n" + table)
-    (out / "table6.txt").write_text(table + "\n")
-    save_results(results, out / "results.json")
-    bar_chart(results, out / "table6.png")
-    print(f"\nwrote {out / 'results.json'}, {out / 'table6.txt'}, {out / 'table6.png'}"
-          f" ({results['wall_seconds'] / 60:.1f} min of training and evaluation)")
+    write_report(out, "table6", render_table(results), results, bar_chart, data_name="results.json")
     return 0
 
 
-__all__ = ["BASELINES", "COLUMNS", "PAPER_TABLE6", "PRESETS", "RunPreset", "RunSettings", "bar_chart", "main", "render_table"]
+def write_report(out: Path, stem: str, text: str, results: dict[str, Any],
+                 draw: Callable[[dict[str, Any], Path], Any], data_name: str | None = None) -> None:
+    """Print ``text`` and write it (``<stem>.txt``), the results (``data_name``, default
+    ``<stem>.json``) and their chart (``<stem>.png``, drawn by ``draw(results, path)``) to ``out``."""
+    print("\n" + text)
+    paths = out / (data_name or f"{stem}.json"), out / f"{stem}.txt", out / f"{stem}.png"
+    paths[1].write_text(text + "\n")
+    save_results(results, paths[0])
+    draw(results, paths[2])
+    print(f"\nwrote {', '.join(map(str, paths))} ({results['wall_seconds'] / 60:.1f} min)")
+
+
+__all__ = ["BASELINES", "COLUMNS", "PAPER_TABLE6", "PRESETS", "RunPreset", "RunSettings", "bar_chart", "main", "render_table", "write_report"]

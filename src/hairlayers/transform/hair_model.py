@@ -20,7 +20,7 @@ from ..errors import HairError
 from ..giv import GIVInput, GivenGIV, check_giv
 from ..layers import HyperLayer, HyperSelectingNet
 from .plan import HairPlan
-from .routing import SplitReached, current_state, pop_state, push_state
+from .routing import SplitReached, pop_state, push_state
 
 
 class HairModel(GIVInput, nn.Module):
@@ -120,12 +120,8 @@ class HairModel(GIVInput, nn.Module):
             selects = {k: self.selectors[k](g.unsqueeze(0)).expand(batch, -1)
                        for k, g in self.free_givs.items()}
             return None, selects
-        opened = current_state(self.token)
-        given = opened.given_giv if opened is not None else None
-        if given is not None:
-            giv = check_giv(given, self.plan.giv_dim, batch,
-                            expected="the GIV given to using_giv must have shape").expand(batch, -1)
-        else:
+        giv = self.resolve_giv(None, batch)  # an open using_giv replaces the classifier
+        if giv is None:
             giv = check_giv(self.classifier(features), self.plan.giv_dim, batch, broadcast=False, expected=(
                 f"the classifier's output for the split features {tuple(features.shape)} must have shape"))
         if self.plan.mode == "embed":

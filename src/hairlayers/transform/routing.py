@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import HairError
-from ..giv import given_giv
 from .folding import expand_select
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,7 +61,6 @@ class CallState:
     hair: "HairModel"
     stop_at_split: bool = False
     compiled: bool = False
-    given_giv: torch.Tensor | None = None  # from HairModel.using_giv: replaces the classifier
     giv: torch.Tensor | None = None
     selects: dict[str, torch.Tensor] = field(default_factory=dict)
     split_done: bool = False
@@ -72,7 +70,7 @@ class CallState:
 def push_state(hair: "HairModel", stop_at_split: bool = False) -> tuple[CallState, Any]:
     """Open a fresh call state for ``hair``; pass the result to :func:`pop_state` in ``finally``."""
     compiling = torch.compiler.is_compiling()
-    state = CallState(hair, stop_at_split, compiling, given_giv(hair.token))
+    state = CallState(hair, stop_at_split, compiling)
     _STACKS.setdefault(hair.token, []).append(state)
     if compiling:
         return state, None
