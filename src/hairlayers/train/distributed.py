@@ -9,6 +9,7 @@ runs as a single process and nothing here needs ``torch.distributed`` at all.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,9 @@ def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group that ``torchrun`` describes in the environment, if it describes one.
 
     Does nothing when a group already exists (the caller set it up) or when ``WORLD_SIZE`` is
-    unset or 1.
+    unset or 1. A group created here stays open for the caller (``dist_info()`` after ``train``)
+    and is destroyed at interpreter exit: a gloo group still running at teardown aborts the
+    process ("terminate called without an active exception").
 
     Args:
         device: the training device; ``cuda`` selects ``nccl`` and sets the current GPU to
@@ -92,7 +95,13 @@ def init_distributed(device: torch.device) -> DistInfo:
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
+    atexit.register(_destroy_group)
     return dist_info()
+
+
+def _destroy_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def gather_objects(obj: Any) -> list[Any]:
