@@ -165,6 +165,15 @@ def test_weight_box_rejects_a_mismatched_role() -> None:
         box.share("other", HyperConv2d(4, 4, 1, num_kernels=2))
 
 
+def test_weight_box_names_a_dotted_role_in_its_state_dict() -> None:
+    box = _box_with_role()
+    layer_weight = box.weight("a.b")
+    assert box.state_dict()[box.weight_name("a.b")] is not None
+    assert torch.equal(box.state_dict()[box.weight_name("a.b")], layer_weight.detach())
+    with pytest.raises(HairError, match=r"holds no role 'a__b'; it holds \['a.b'\]"):
+        box.weight("a__b")
+
+
 @pytest.mark.parametrize("size", [1, 4, 5, 33])
 def test_giv_classifier_any_size(size: int) -> None:
     clf = GIVClassifier(in_channels=12, giv_dim=8, stages=3, blocks_per_stage=2)

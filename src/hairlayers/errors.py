@@ -20,12 +20,3 @@ class BackendUnavailableError(RuntimeError):
     The message lists every reason, e.g. ``triton: not installed (pip install hairlayers[triton])``.
     """
 
-
-def __getattr__(name: str) -> object:
-    # ``positive_int`` lived here; it is one of the argument checks of :mod:`hairlayers._checks`
-    # now. Resolved on first use because that module imports this one.
-    if name == "positive_int":
-        from ._checks import positive_int
-
-        return positive_int
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import positive_int
+from ._checks import describe, positive_int
 from .errors import HairError
 from .giv import is_hair_model
 
@@ -91,8 +91,7 @@ def restore(
         torch.Size([3, 80, 72])
     """
     if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4):
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise HairError(f"restore expects an image (C, H, W) or a batch (B, C, H, W), got {shape}")
+        raise HairError(f"restore expects an image (C, H, W) or a batch (B, C, H, W), got {describe(image)}")
     positive_int("tile", tile)
     if isinstance(overlap, bool) or not isinstance(overlap, int):
         raise HairError(f"overlap must be an int number of pixels, got {overlap!r}")

@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from .._rng import generator
 from .degradations import add_gaussian_noise
 from .io import load_image_uint8

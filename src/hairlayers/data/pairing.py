@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from .io import ImageReadError, image_size, scan_folder
 
 __all__ = ["PairingReport", "PairingError", "pair_folders", "list_clean", "RULES"]

@@ -39,7 +39,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..errors import HairError, positive_int
+from .._checks import describe, positive_int
+from ..errors import HairError
 from ..layers import GIVClassifier, HyperLayer, HyperSelectingNet
 
 __all__ = [
@@ -127,8 +128,7 @@ def record_selections(
         A :class:`Recording`. The model's training flag is restored afterwards.
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise HairError(f"record_selections: images must be a tensor (n, C, H, W), got {shape}")
+        raise HairError(f"record_selections: images must be a tensor (n, C, H, W), got {describe(images)}")
     if len(labels) != images.shape[0]:
         raise HairError(f"record_selections: {images.shape[0]} images but {len(labels)} labels")
     batch_size = positive_int("batch_size", batch_size)

@@ -64,6 +64,21 @@ class WeightBox(nn.Module):
         """The layer roles this box holds, in insertion order."""
         return [self._roles[k] for k in self.weights.keys()]
 
+    def _registered_slot(self, key: str) -> str:
+        slot = key.replace(".", "__") if isinstance(key, str) else key
+        if self._roles.get(slot) != key:
+            raise HairError(f"this weight box holds no role {key!r}; it holds {self.keys()}")
+        return slot
+
+    def weight(self, key: str) -> nn.Parameter:
+        """The ``(N, ...)`` experts of role ``key``."""
+        return self.weights[self._registered_slot(key)]
+
+    def weight_name(self, key: str) -> str:
+        """The name of role ``key``'s experts in this box's ``state_dict`` (roles may hold dots,
+        parameter names may not, so the name is not simply ``"weights." + key``)."""
+        return f"weights.{self._registered_slot(key)}"
+
     def share(self, key: str, layer: HyperLayer) -> HyperLayer:
         """Make ``layer`` use this box's experts for role ``key`` (registered on first use)."""
         if layer.num_kernels != self.num_kernels:

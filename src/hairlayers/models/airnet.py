@@ -31,7 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from ..ops.deform_conv import ModulatedDeformConv2d
 from ._registry import register_model
 from ._builder import check_image, preset_config

@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HairError, positive_int
+from .._checks import describe, positive_int
+from ..errors import HairError
 from .restormer import TransformerBlock
 
 __all__ = ["PromptGen", "PromptBlock", "PromptedModule", "promptify"]
@@ -269,8 +270,7 @@ def promptify(
     def recorder(name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not isinstance(output, torch.Tensor) or output.dim() != 4:
-                got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-                raise HairError(f"promptify: {name!r} must return a (B, C, H, W) tensor, got {got}")
+                raise HairError(f"promptify: {name!r} must return a (B, C, H, W) tensor, got {describe(output)}")
             shapes.setdefault(name, (output.shape, output.device, output.dtype))
         return hook
 

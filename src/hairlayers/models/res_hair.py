@@ -229,7 +229,7 @@ def remap_res_hair_checkpoint(state_dict: dict[str, torch.Tensor], model: ResHAI
     * ``feature.*`` (the classifier) → ``classifier.*`` (same inner names);
     * ``<level>.extracts.<i>.net.<j>`` (selecting nets) → ``<level>.selectors.<i>.fcnn.<j>``;
     * ``<level>.kernel_box`` ``(N, P)``: the six convolutions of a block flattened in
-      :data:`BLOCK_CONVS` order → ``<level>.box.weights.<role>`` and, because every block's layer
+      :data:`BLOCK_CONVS` order → the level's box (``WeightBox.weight_name(role)``) and, because every block's layer
       holds the same parameter, ``<level>.blocks.<i>.<role>.weight_box``.
 
     The split needs the shapes of the six convolutions, read from ``model`` (the level's box).
@@ -247,7 +247,7 @@ def remap_res_hair_checkpoint(state_dict: dict[str, torch.Tensor], model: ResHAI
             level = model.get_submodule(level_name)
             offset = 0
             for role in BLOCK_CONVS:
-                shape = level.box.weights[role.replace(".", "__")].shape
+                shape = level.box.weight(role).shape
                 size = int(torch.Size(shape[1:]).numel())
                 if value.shape[0] != shape[0] or offset + size > value.shape[1]:
                     raise HairError(
@@ -256,7 +256,7 @@ def remap_res_hair_checkpoint(state_dict: dict[str, torch.Tensor], model: ResHAI
                     )
                 piece = value[:, offset : offset + size].reshape(shape)
                 offset += size
-                out[f"{level_name}.box.weights.{role.replace('.', '__')}"] = piece
+                out[f"{level_name}.box.{level.box.weight_name(role)}"] = piece
                 for i in range(len(level.blocks)):
                     out[f"{level_name}.blocks.{i}.{role}.weight_box"] = piece
             if offset != value.shape[1]:

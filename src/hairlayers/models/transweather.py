@@ -45,7 +45,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from ._registry import register_model
 from .padding import pad_to_multiple
 from ._builder import check_image, preset_config

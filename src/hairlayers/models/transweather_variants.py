@@ -42,7 +42,8 @@ from typing import Any
 
 import torch
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from ..layers import GIVClassifier
 from ..transform import HairModel, hairify
 from ._builder import preset_config

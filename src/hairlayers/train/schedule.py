@@ -11,7 +11,8 @@ import math
 
 import torch
 
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 
 __all__ = ["decay_start", "make_scheduler", "paper_lr"]
 

@@ -38,7 +38,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from .._amp import autocast_dtype
 from .._rng import get_rng_state, isolated_rng, mix_seed, seed_everything, set_rng_state
-from ..errors import HairError, positive_int
+from .._checks import positive_int
+from ..errors import HairError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import barrier, gather_objects, init_distributed, mean_over_ranks
 from .progress import Progress

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from .._checks import describe
 from ..errors import HairError
 
 # Leaf modules whose 4-D inputs/outputs are images (B, C, H, W); their spatial sizes define the
@@ -174,7 +175,7 @@ def run_model(model: nn.Module, args: tuple, seed: int | None = None) -> None:
     except HairError:
         raise
     except Exception as error:
-        shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args]
+        shapes = [describe(a) for a in args]
         raise HairError(
             f"running the model on the example input {shapes} failed ({type(error).__name__}: "
             f"{error}); pass example_input= with a shape the model accepts"
