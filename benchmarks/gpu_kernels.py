@@ -18,11 +18,19 @@ One command, three parts, each case guarded so that one failure does not lose th
 
 The ratio table comes last; with ``OUT`` set, all results go to ``$OUT/gpu_kernels.json``.
 
+``--all`` is the one prepared device script (<= 8 minutes): the kernels above (``--quick``, a
+shorter budget), then the whole-model runs of ``benchmarks/models.py`` at the paper's size, B = 8,
+128² (:data:`MODEL_RUNS`: training step bf16 with the profiler breakdown, training step fp32,
+inference bf16, training step under ``torch.compile`` with CUDA graphs), each in its own process
+with its own time limit, so one failure (a compile error, out of memory) loses one run; their
+JSON goes to ``$OUT/models_<name>.json``.
+
 Usage::
 
     PYTHONPATH=src python benchmarks/gpu_kernels.py            # full run (a few minutes on an H100)
     PYTHONPATH=src python benchmarks/gpu_kernels.py --quick    # fewer shapes, N=9 only
     PYTHONPATH=src python benchmarks/gpu_kernels.py --dry-run  # CPU, TRITON_INTERPRET=1, tiny shapes
+    PYTHONPATH=src python benchmarks/gpu_kernels.py --all      # kernels + whole models, <= 8 min
 
 Targets (H100): triton/static <= 1.05 for the 1x1 and depthwise layers at >= 16x16, and
 triton faster than the torch path everywhere.
@@ -35,6 +43,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -424,6 +433,44 @@ def environment(device: str) -> dict:
     return env
 
 
+# --all: the whole-model runs, (name, benchmarks/models.py arguments, seconds allowed), in the order
+# they run (the issue-12 targets first). The seconds are generous for an H100 at paper size.
+MODEL_RUNS = (
+    ("train_bf16", ["--train", "--dtype", "bf16", "--profile"], 100),
+    ("train_fp32", ["--train"], 60),
+    ("infer_bf16", ["--dtype", "bf16"], 40),
+    ("train_bf16_cudagraphs", ["--train", "--dtype", "bf16", "--compile-mode", "reduce-overhead"], 170),
+)
+ALL_KERNEL_BUDGET_S, ALL_TOTAL_S = 110.0, 480.0
+
+
+def run_models(dry_run: bool, out_dir: str | None) -> list[dict]:
+    """Every run of :data:`MODEL_RUNS` as a child process, cut at its limit and at the total."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.py")
+    base = ["--dry-run"] if dry_run else ["--device", "cuda", "--batch", "8", "--size", "128"]
+    done = []
+    for name, extra, allowed in MODEL_RUNS:
+        if dry_run and any(arg.startswith("--compile") for arg in extra):
+            continue  # compiling even the tiny models takes minutes on a 2-core CPU
+        limit = min(allowed, ALL_TOTAL_S - (time.time() - T0))
+        if limit < 20:
+            log(f"SKIPPED (total budget) models {name}")
+            done.append({"run": name, "status": "skipped"})
+            continue
+        command = [sys.executable, script, *base, *extra]
+        if out_dir:
+            command += ["--json", os.path.join(out_dir, f"models_{name}.json")]
+        log(f"models {name}: {' '.join(command[1:])} (limit {limit:.0f}s)")
+        try:
+            rc = subprocess.run(command, timeout=limit).returncode
+            status = "ok" if rc == 0 else f"exit {rc}"
+        except subprocess.TimeoutExpired:
+            status = f"cut at {limit:.0f}s"
+        log(f"models {name}: {status}")
+        done.append({"run": name, "status": status})
+    return done
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer shapes and cases, N=9 only")
@@ -436,7 +483,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5, help="do_bench warmup in ms")
     parser.add_argument("--rep", type=int, default=20, help="do_bench measuring time in ms")
     parser.add_argument("--no-graphs", action="store_true", help="skip the CUDA-graph (GPU time only) clock")
+    parser.add_argument("--all", action="store_true",
+                        help="the prepared device script: --quick kernels, then the whole-model runs (<= 8 min)")
     args = parser.parse_args()
+    if args.all:
+        args.quick, args.budget = True, min(args.budget, ALL_KERNEL_BUDGET_S)
 
     if args.dry_run:
         device = "cpu"
@@ -492,6 +543,9 @@ def main() -> int:
     out_dir = os.environ.get("OUT")
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
+    if args.all:
+        results["models"] = run_models(args.dry_run, out_dir)
+    if out_dir:
         path = os.path.join(out_dir, "gpu_kernels.json")
         with open(path, "w") as f:
             json.dump(results, f, indent=1, default=str)
@@ -506,6 +560,8 @@ def main() -> int:
         order = {(l.name, l.channels): i for i, l in enumerate(layers)}
         timed.sort(key=lambda r: (order[(r["layer"]["name"], r["layer"]["channels"])], r["dtype"], r["n"]))
         print_table(timed)
+    for run in results.get("models", []):
+        print(f"whole models, {run['run']}: {run['status']}")
     log("done")
     return 0
 

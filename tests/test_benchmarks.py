@@ -56,3 +56,24 @@ def test_whole_model_benchmark_checks_the_grouped_formulation_and_reports_ratios
     assert [r["network"] for r in record["rows"]] == [
         "restormer train step", "res_hair train step", "res_hair_grouped train step"]
     assert record["rows"][0]["ratio"] == 1.0 and all(r["ms"] > 0 for r in record["rows"])
+
+
+def test_device_script_runs_each_whole_model_run_in_its_own_process(tmp_path: Path, monkeypatch) -> None:
+    """``gpu_kernels.py --all``'s model part: one child per run, its JSON in OUT, its status kept."""
+    import importlib
+    import json
+
+    monkeypatch.syspath_prepend(str(BENCHMARK.parent))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    gpu_kernels = importlib.import_module("gpu_kernels")
+    monkeypatch.setattr(gpu_kernels, "MODEL_RUNS", (
+        ("infer_fp32", [], 120),
+        ("broken", ["--dtype", "no-such-dtype"], 120),
+        ("compiled", ["--compile"], 120),  # left out of a dry run (minutes of compiling on CPU)
+    ))
+    runs = gpu_kernels.run_models(dry_run=True, out_dir=str(tmp_path))
+    assert runs == [{"run": "infer_fp32", "status": "ok"}, {"run": "broken", "status": "exit 2"}]
+    record = json.loads((tmp_path / "models_infer_fp32.json").read_text())
+    assert [r["network"] for r in record["rows"]][0] == "restormer inference"
+    assert not (tmp_path / "models_broken.json").exists()
