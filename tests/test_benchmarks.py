@@ -58,6 +58,20 @@ def test_whole_model_benchmark_checks_the_grouped_formulation_and_reports_ratios
     assert record["rows"][0]["ratio"] == 1.0 and all(r["ms"] > 0 for r in record["rows"])
 
 
+def test_layout_benchmark_checks_the_batch_inner_decoder_and_times_every_layout() -> None:
+    script = BENCHMARK.parent / "batch_inner.py"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, str(script), "--dry-run", "--threads", "1"], capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("restormer", "res_hair"):
+        assert f"{name}: batch-inner output vs input layout, max relative difference" in result.stdout
+        for layout in ("nchw", "channels_last", "batch_inner"):
+            assert f"{name} {layout}" in result.stdout
+    assert "/ fastest Restormer  1.00" in result.stdout
+
+
 def test_device_script_runs_each_whole_model_run_in_its_own_process(tmp_path: Path, monkeypatch) -> None:
     """``gpu_kernels.py --all``'s model part: one child per run, its JSON in OUT, its status kept."""
     import importlib

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from hairlayers.errors import HairError
 from hairlayers.functional import mixed_conv2d, mixed_conv_transpose2d, mixed_linear
+from hairlayers.functional.batch_inner import is_batch_inner, to_batch_inner
 
 # Tiny tensors: threads only add OpenMP barrier waits (10x slower on a loaded CI machine).
 
@@ -35,10 +36,12 @@ CL = torch.channels_last
 # Layouts: the same values presented with different strides.
 # ----------------------------------------------------------------------------------------------
 
-LAYOUTS = ("nchw", "channels_last", "slice", "transpose", "channels_last_slice", "batch_step")
+LAYOUTS = ("nchw", "channels_last", "batch_inner", "slice", "transpose", "channels_last_slice", "batch_step")
 # Fast paths branch on the layout, so conv tests run each layout group separately (hypothesis
 # favours the first choices of a sampled_from; a group per test run keeps every path exercised).
-LAYOUT_GROUPS = {"nchw": ("nchw",), "channels_last": ("channels_last",), "views": LAYOUTS[2:]}
+LAYOUT_GROUPS = {
+    "nchw": ("nchw",), "channels_last": ("channels_last",), "batch_inner": ("batch_inner",), "views": LAYOUTS[3:],
+}
 
 
 def arrange(t: torch.Tensor, layout: str) -> torch.Tensor:
@@ -48,6 +51,8 @@ def arrange(t: torch.Tensor, layout: str) -> torch.Tensor:
         return t.contiguous()
     if layout == "channels_last":
         return t.contiguous(memory_format=CL)
+    if layout == "batch_inner":  # (H, W, B, C) memory: hairlayers.functional.batch_inner
+        return to_batch_inner(t)
     if layout == "slice":  # rows and columns of a bigger NCHW image
         big = torch.zeros(b, c, h + 2, w + 3, dtype=t.dtype)
         big[:, :, 1 : h + 1, 2 : w + 2] = t
@@ -71,7 +76,9 @@ def is_channels_last(x: torch.Tensor) -> bool:
 
 
 def assert_keeps_format(out: torch.Tensor, x: torch.Tensor) -> None:
-    if is_channels_last(x):
+    if is_batch_inner(x):
+        assert is_batch_inner(out), f"batch-inner in, strides {out.stride()} out"
+    elif is_channels_last(x):
         assert out.is_contiguous(memory_format=CL), f"channels_last in, strides {out.stride()} out"
     elif x.is_contiguous():
         assert out.is_contiguous(), f"NCHW in, strides {out.stride()} out"
@@ -339,7 +346,7 @@ BRANCHES = {
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("layout", ["nchw", "channels_last", "slice"])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "batch_inner", "slice"])
 @pytest.mark.parametrize("branch", list(BRANCHES))
 def test_conv2d_branches_match_reference(branch: str, layout: str, bias: bool, dtype) -> None:
     geometry = dict(BRANCHES[branch])

@@ -18,6 +18,10 @@ cheapest was measured on CPU (``benchmarks/layers.py``, ``docs/performance.md``)
   more than the convolution itself for depthwise layers; oneDNN's channels_last depthwise kernel is
   2-3x faster than its NCHW one. The input is cut with ``split`` (its backward is one ``cat``,
   whereas ``x[b:b+1]`` would materialise a full-size gradient per sample).
+* ``"batch_inner"`` -- a :mod:`batch-inner <hairlayers.functional.batch_inner>` input (memory
+  ``(H, W, B, C)``): that memory already is the batch folded into the channels of one
+  channels_last map, so the grouped formulation below runs on it without a copy and at the
+  static channels_last layer's speed, and its output is batch-inner again.
 * ``"grouped"`` -- everything else: one grouped convolution with the batch folded into the groups
   (``groups = B * groups``), the formulation of the official HAIR code.
 
@@ -31,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import autotune
+from . import autotune, batch_inner
 from .geometry import ConvSpec, ConvTransposeSpec
 from .mixing import mix, mix_flat
 
@@ -58,7 +62,10 @@ def is_channels_last(x: torch.Tensor) -> bool:
 
 
 def keep_format(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Give ``out`` the memory format of ``x`` (a no-op when it already has it)."""
+    """Give ``out`` the memory format of ``x`` (a no-op when it already has it): NCHW,
+    channels_last or batch-inner."""
+    if batch_inner.is_batch_inner(x):
+        return batch_inner.to_batch_inner(out)
     fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
     return out.contiguous(memory_format=fmt)
 
@@ -79,7 +86,8 @@ def conv2d_path(x: torch.Tensor, spec: ConvSpec, out_channels: int) -> str:
         out_channels: ``C_out`` of the layer.
 
     Returns:
-        ``"pointwise"``, ``"static"``, ``"per_sample"`` or ``"grouped"`` (see the module docstring).
+        ``"pointwise"``, ``"static"``, ``"per_sample"``, ``"batch_inner"`` or ``"grouped"`` (see
+        the module docstring).
 
     Example:
         >>> import torch
@@ -90,6 +98,8 @@ def conv2d_path(x: torch.Tensor, spec: ConvSpec, out_channels: int) -> str:
         >>> conv2d_path(torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last), depthwise, 8)
         'per_sample'
     """
+    if batch_inner.is_batch_inner(x):
+        return "batch_inner"
     channels_last = is_channels_last(x)
     batch, c_in = x.shape[:2]
     pointwise = spec.is_pointwise
@@ -109,7 +119,8 @@ def conv2d_candidates(x: torch.Tensor, spec: ConvSpec) -> list[str]:
     """Every formulation that can compute this call (what autotuning chooses among).
 
     ``"static"`` needs a batch of one; ``"pointwise"`` a 1x1 kernel without padding (and one
-    group on channels_last input); ``"per_sample"`` and ``"grouped"`` run anything.
+    group on channels_last input); ``"per_sample"`` and ``"grouped"`` run anything; a batch-inner
+    input runs ``"batch_inner"`` or ``"grouped"``.
 
     Example:
         >>> import torch
@@ -120,6 +131,8 @@ def conv2d_candidates(x: torch.Tensor, spec: ConvSpec) -> list[str]:
         >>> conv2d_candidates(torch.randn(1, 8, 5, 5), pointwise)
         ['pointwise', 'static']
     """
+    if batch_inner.is_batch_inner(x):
+        return ["batch_inner", "grouped"]
     names = ["pointwise"] if spec.is_pointwise and (spec.groups == 1 or not is_channels_last(x)) else []
     return names + (["static"] if x.shape[0] == 1 else ["per_sample", "grouped"])
 
@@ -211,7 +224,29 @@ def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
     return keep_format(out.view(batch, c_out, *out.shape[2:]), x)
 
 
-_CONV2D_PATHS = {"pointwise": _pointwise, "static": _static, "per_sample": _per_sample, "grouped": _grouped}
+def _batch_inner(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, spec: ConvSpec) -> torch.Tensor:
+    """The grouped formulation on a batch-inner input's folded channels_last view: no copy."""
+    batch = x.shape[0]
+    folded, padding = _padded(batch_inner.fold(x), spec)
+    out = F.conv2d(
+        folded,
+        weight.reshape(batch * weight.shape[1], *weight.shape[2:]),
+        None if bias is None else bias.reshape(-1),
+        stride=spec.stride,
+        padding=padding,
+        dilation=spec.dilation,
+        groups=batch * spec.groups,
+    )
+    return batch_inner.unfold(out, batch)
+
+
+_CONV2D_PATHS = {
+    "pointwise": _pointwise,
+    "static": _static,
+    "per_sample": _per_sample,
+    "batch_inner": _batch_inner,
+    "grouped": _grouped,
+}
 
 
 def run_conv2d_path(
