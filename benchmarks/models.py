@@ -56,9 +56,11 @@ def grouped_formulation() -> Iterator[None]:
         torch_backend.conv2d_path = rule
 
 
-def build(preset: str, device: str):
+def build(preset: str, device: str, decoder_layout: str = "auto"):
     """``{name: model}`` for :data:`NETWORKS`; ``res_hair_grouped`` shares nothing with ``res_hair``
-    but its initial weights."""
+    but its initial weights. Restormer and Res-HAIR get the same ``decoder_layout`` (with
+    ``"auto"`` both run CPU inference on batches batch-inner); the official formulation keeps the
+    input's layout, as the official code does."""
     import torch
 
     from hairlayers import HyperLayer
@@ -72,6 +74,8 @@ def build(preset: str, device: str):
     for layer in grouped.modules():
         if isinstance(layer, HyperLayer) and hasattr(layer, "backend"):
             layer.backend = "torch"
+    restormer.decoder_layout = res_hair.decoder_layout = decoder_layout
+    grouped.decoder_layout = "input"
     return {"restormer": restormer, "res_hair": res_hair, "res_hair_grouped": grouped}
 
 
@@ -163,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default 256)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="autocast dtype (default fp32: none)")
     parser.add_argument("--train", action="store_true", help="time training steps instead of inference")
+    parser.add_argument("--decoder-layout", choices=("auto", "batch_inner", "input"), default="auto",
+                        help="decoder_layout of Restormer and Res-HAIR (default auto: batch-inner for CPU "
+                        "inference on batches; docs/batch_inner.md)")
     parser.add_argument("--compile", action="store_true", help="run every network under torch.compile")
     parser.add_argument("--compile-mode", default=None,
                         help="torch.compile mode (implies --compile; reduce-overhead = CUDA graphs)")
@@ -191,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {value}")
     mode = "train step (fwd + L1 + bwd + AdamW)" if args.train else "inference (eval, no_grad)"
     print(f"models: preset {preset!r}, batch {batch}, {size}x{size}, {args.dtype}, "
-          f"compile={compile_mode or 'off'}, {mode}, {reps} round-robin reps")
+          f"compile={compile_mode or 'off'}, {mode}, decoder_layout={args.decoder_layout!r}, {reps} round-robin reps")
 
-    models = build(preset, args.device)
+    models = build(preset, args.device, args.decoder_layout)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 3, size, size, generator=generator).to(args.device)
     y = torch.rand(batch, 3, size, size, generator=generator).to(args.device)
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         record = {
             "machine": info, "preset": preset, "batch": batch, "size": size, "dtype": args.dtype,
-            "train": args.train, "compile_mode": compile_mode, "reps": reps,
+            "train": args.train, "compile_mode": compile_mode, "reps": reps, "decoder_layout": args.decoder_layout,
             "grouped_max_rel_difference": difference, "rows": rows,
             "profile": [{"op": op, "restormer_ms": a, "res_hair_ms": b} for op, a, b in breakdown],
         }
