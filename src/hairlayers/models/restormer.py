@@ -409,7 +409,7 @@ class Restormer(RestormerEncoder):
     size_multiple = 8
     #: Layout of the decoder (:func:`~hairlayers.functional.batch_inner.use_batch_inner`):
     #: ``"input"`` keeps the input's; ``"batch_inner"`` (or ``"auto"``: for CPU inference on
-    #: batches) runs it batch-inner, 13 % faster at B = 4, 128² on CPU. Not the default here,
+    #: batches) runs it batch-inner (the whole network 4-7 % faster at B = 4, 128² on CPU). Not the default here,
     #: because in that layout the decoder's static convs run without their module hooks, which
     #: :func:`~hairlayers.hairify` relies on when it traces a Restormer.
     decoder_layout = "input"
