@@ -12,7 +12,11 @@ one round-robin:
   with the backend's fixed rule or (``--autotune``) the formulation measured fastest for each case;
 * ``grouped``: the plain batch-folded grouped convolution (the official HAIR formulation) on NCHW
   input, its natural layout;
-* ``loop``: the per-sample reference loop (NCHW).
+* ``loop``: the per-sample reference loop (NCHW);
+* ``mix``: the mix alone (eq. 4, one ``(B, N) @ (N, Cout*Cin*k*k)`` matmul), timed so that the
+  *floor* ``(static + mix) / static`` shows how much of a hyper layer's cost is the mix itself: at
+  batch one the mix reads all N kernels for one image's worth of convolution, so on the small
+  deep levels (16², 32²) the floor itself lies above 1.10.
 
 The two baselines are timed at the middle N only: N changes nothing but the tiny mix.
 
@@ -114,6 +118,7 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
 
     from hairlayers.functional import autotune, batch_inner, mixed_conv2d, reference
     from hairlayers.functional.geometry import conv_spec
+    from hairlayers.functional.mixing import mix_flat
     from hairlayers.functional.torch_backend import autotune_key, conv2d_path
 
     _, side = level
@@ -150,6 +155,19 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
     # The static layer on batch-inner input: one oneDNN conv on the same memory (functional.batch_inner).
     add("static_bi", lambda t: batch_inner.conv2d(t, static), "bi", tuple(static.parameters()))
 
+    def add_mix(n: int, select, box) -> None:
+        """The mix alone (eq. 4, one small matmul): what a hyper layer must add to the static conv."""
+        grad_flat = torch.randn(batch, box[0].numel(), generator=gen)
+
+        def forward():
+            with torch.no_grad():
+                return mix_flat(select, box)
+
+        def forward_backward():
+            return torch.autograd.grad(mix_flat(select, box), (select, box), grad_flat)
+
+        fwd[f"mix/{n}"], fb[f"mix/{n}"] = forward, forward_backward
+
     paths = {}
     for n in box_sizes:
         box = (torch.randn(n, layer.c_out, layer.c_in // layer.groups, layer.kernel, layer.kernel, generator=gen)
@@ -167,6 +185,7 @@ def run_case(level: tuple[int, int], layer: Layer, batch: int, box_sizes: list[i
         def grouped(t, select=select, box=box):
             return grouped_formulation(t, select, box, pad, layer.groups)
 
+        add_mix(n, select, box)
         for layout in LAYOUTS:
             paths[layout] = conv2d_path(inputs[layout], spec, layer.c_out)
             with torch.no_grad():
@@ -231,6 +250,8 @@ def summarise_row(level, layer: Layer, batch: int, n: int, res: dict, stat: str 
             "ratio_nchw": t["hyper_nchw"] / t["static_nchw"],
             "ratio_cl": t["hyper_cl"] / t["static_cl"],
             "ratio_bi": t["hyper_bi"] / t["static_bi"],
+            "floor_ratio": (static + t["mix"]) / static,
+            "over_floor": hyper / (static + t["mix"]),
             "grouped_ratio": t["grouped_nchw"] / static,
             "loop_ratio": t["loop_nchw"] / static,
             "hyper_vs_grouped": hyper / t["grouped_nchw"],
@@ -239,7 +260,7 @@ def summarise_row(level, layer: Layer, batch: int, n: int, res: dict, stat: str 
     return row
 
 
-_COLUMNS = (f"{'hyN':>6} {'hyCL':>6} {'hyBI':>6} {'hy/st':>6} {'N/N':>5} {'CL/CL':>5} {'BI/BI':>5} "
+_COLUMNS = (f"{'hyN':>6} {'hyCL':>6} {'hyBI':>6} {'hy/st':>6} {'flr':>5} {'N/N':>5} {'CL/CL':>5} {'BI/BI':>5} "
             f"{'grp':>5} {'loop':>5}")
 HEADER = (f"{'C':>4} {'HW':>4} {'layer':<16} {'B':>2} {'N':>2} | "
           f"{'fwd ms: st':>10} {_COLUMNS} | {'f+b ms: st':>10} {_COLUMNS}")
@@ -251,7 +272,7 @@ def format_row(row: dict) -> str:
         m = row[mode]
         parts.append(
             f"{min(m[f'static_{layout}'] for layout in LAYOUTS):>10.3f} {m['hyper_nchw']:>6.2f} "
-            f"{m['hyper_cl']:>6.2f} {m['hyper_bi']:>6.2f} {m['ratio']:>6.2f} {m['ratio_nchw']:>5.2f} "
+            f"{m['hyper_cl']:>6.2f} {m['hyper_bi']:>6.2f} {m['ratio']:>6.2f} {m['floor_ratio']:>5.2f} {m['ratio_nchw']:>5.2f} "
             f"{m['ratio_cl']:>5.2f} {m['ratio_bi']:>5.2f} {m['grouped_ratio']:>5.2f} {m['loop_ratio']:>5.2f} |"
         )
     return " ".join(parts)
@@ -268,11 +289,14 @@ def summary(rows: list[dict]) -> dict:
             "geomean_ratio_bi": gm([r[mode]["ratio_bi"] for r in rows]),
             "geomean_grouped_ratio": gm([r[mode]["grouped_ratio"] for r in rows]),
             "geomean_loop_ratio": gm([r[mode]["loop_ratio"] for r in rows]),
+            "geomean_floor_ratio": gm([r[mode]["floor_ratio"] for r in rows]),
+            "geomean_over_floor": gm([r[mode]["over_floor"] for r in rows]),
         }
         for kind in ("1x1", "dw3x3"):
             s[f"geomean_ratio_{kind}"] = gm([r[mode]["ratio"] for r in rows if r["kind"] == kind])
         for b in sorted({r["B"] for r in rows}):
             s[f"geomean_ratio_B{b}"] = gm([r[mode]["ratio"] for r in rows if r["B"] == b])
+            s[f"geomean_floor_ratio_B{b}"] = gm([r[mode]["floor_ratio"] for r in rows if r["B"] == b])
         # "never slower than grouped", per layout, with a 5% allowance for timing noise
         s["slower_than_grouped"] = [
             f"{r['layer']} C={r['C']} B={r['B']} N={r['N']} {key}: {r[mode][key]:.2f}x"
@@ -383,6 +407,10 @@ def main() -> None:
         print(" " * 19 + f"with the {other_stat} instead: geomean hyper/static "
               f"{s_other[mode]['geomean_ratio']:.3f}, 1x1 {s_other[mode]['geomean_ratio_1x1']:.3f}, "
               f"dw3x3 {s_other[mode]['geomean_ratio_dw3x3']:.3f}, grouped {s_other[mode]['geomean_grouped_ratio']:.3f}")
+        floors = ", ".join(f"B={k[len('geomean_floor_ratio_B'):]}: {v:.3f}" for k, v in m.items()
+                           if k.startswith("geomean_floor_ratio_B"))
+        print(" " * 19 + f"floor (best static + the mix alone) / best static: {floors}; hyper / floor "
+              f"{m['geomean_over_floor']:.3f}")
         slower = m["slower_than_grouped"]
         print(" " * 19 + (f"hyper (best layout, or NCHW vs NCHW) slower than grouped (>5%) in {len(slower)} "
                           f"of {2 * len(rows)}: "

@@ -35,6 +35,12 @@ def test_autotuned_timing_run_reports_choices_and_the_summary(tmp_path: Path) ->
     assert "forward: geomean hyper/static" in out and "forward+backward: geomean hyper/static" in out
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["autotune"] is True and len(record["rows"]) == 2
+    assert "floor (best static + the mix alone) / best static: B=1:" in out
+    for row in record["rows"]:  # the floor is the best static layer plus the timed mix
+        for mode in ("fwd", "fb"):
+            m = row[mode]
+            static = min(m[f"static_{layout}"] for layout in ("nchw", "cl", "bi"))
+            assert m["mix"] > 0 and abs(m["floor_ratio"] - (static + m["mix"]) / static) < 1e-2
     for row in record["rows"]:  # "forward choice/training choice" per layout
         for layout in ("nchw", "cl"):
             forward, training = row["paths"][layout].split("/")
