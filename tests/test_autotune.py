@@ -203,7 +203,7 @@ def test_nothing_is_timed_while_a_cuda_graph_is_captured(monkeypatch):
     """Timing synchronises the device, which a CUDA-graph capture forbids: the rule decides then."""
     from hairlayers.functional import torch_backend
 
-    monkeypatch.setattr(torch_backend, "_capturing_cuda_graph", lambda x: True)
+    monkeypatch.setattr(torch_backend, "host_sync_allowed", lambda x: False)
     timed = _fake_clock(monkeypatch, [1.0, 2.0])
     x, select, box, bias = _case(2, 4, 4, 3, 4, channels_last=False, dtype=torch.float32)
     with autotune.enabled(), torch.no_grad():

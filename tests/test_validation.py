@@ -43,6 +43,27 @@ def test_huge_finite_giv_is_refused_not_nan() -> None:
     assert bool(torch.isfinite(out).all())
 
 
+def test_data_dependent_checks_stand_aside_while_a_cuda_graph_is_captured(monkeypatch) -> None:
+    """A host sync aborts a CUDA-graph capture: the finiteness check of the logits (and autotune's
+    timing) must not run then, and must run in every other eager call."""
+    from types import SimpleNamespace
+
+    from hairlayers import _checks
+    from hairlayers.layers import selecting
+
+    on_cuda = SimpleNamespace(device=torch.device("cuda"))  # only its device is read
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+    assert _checks.host_sync_allowed(on_cuda) and _checks.host_sync_allowed(torch.zeros(1))
+    assert not _checks.host_sync_allowed(torch.zeros(1, device="meta"))
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    assert not _checks.host_sync_allowed(on_cuda)
+    assert _checks.host_sync_allowed(torch.zeros(1))  # a capture on the GPU does not concern CPU tensors
+
+    hsn = HyperSelectingNet(8, 3)
+    monkeypatch.setattr(selecting, "host_sync_allowed", lambda t: False)
+    assert torch.isnan(hsn(torch.full((2, 8), float("nan")))).all()  # not checked (cannot be, then)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
 def test_giv_of_another_dtype_is_refused_clearly(dtype) -> None:
     conv = HyperConv2d(4, 6, 3, padding=1, num_kernels=3, giv_dim=8)

@@ -210,6 +210,18 @@ def check_same_dtype_device(*tensors: torch.Tensor | None) -> None:
         raise TypeError(f"mixed ops need floating-point tensors, got {present[0].dtype}")
 
 
+def host_sync_allowed(t: torch.Tensor) -> bool:
+    """Whether a check may read a value of ``t`` back to the host (``bool(...)``, ``.item()``) now.
+
+    Not while ``torch.compile`` traces (a graph break), not on ``meta`` tensors (they have no
+    values), and not while a CUDA graph is captured (a sync there aborts the capture). Eager calls
+    keep their data-dependent checks.
+    """
+    if torch.compiler.is_compiling() or t.device.type == "meta":
+        return False
+    return not (t.device.type == "cuda" and torch.cuda.is_current_stream_capturing())
+
+
 def settings_repr(head: str, settings: Sequence[tuple[str, object, object]]) -> str:
     """``head`` and ``, name=value`` for every ``(name, value, default)`` whose value is not the
     default: the ``extra_repr`` of a layer, listing only what was changed, as torch's layers do.

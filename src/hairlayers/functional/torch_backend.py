@@ -35,6 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._checks import host_sync_allowed
 from . import autotune, batch_inner
 from .geometry import ConvSpec, ConvTransposeSpec
 from .mixing import mix, mix_flat
@@ -313,11 +314,6 @@ def _autotuned_path(x, select, weight_box, bias_box, spec: ConvSpec) -> str:
     return autotune.pick(key, conv2d_candidates(x, spec), make_run, x.device)
 
 
-def _capturing_cuda_graph(x: torch.Tensor) -> bool:
-    """Whether a CUDA graph is being captured: timing (which synchronises) must not run then."""
-    return x.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
-
-
 def conv2d(
     x: torch.Tensor,
     select: torch.Tensor,
@@ -331,7 +327,7 @@ def conv2d(
     candidate measured fastest for this case (the rule again under ``torch.compile`` and during
     CUDA-graph capture). The output has the memory format of ``x``.
     """
-    if autotune.is_enabled() and not torch.compiler.is_compiling() and not _capturing_cuda_graph(x):
+    if autotune.is_enabled() and host_sync_allowed(x):  # timing synchronises
         path = _autotuned_path(x, select, weight_box, bias_box, spec)
     else:
         path = conv2d_path(x, spec, weight_box.shape[1])

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from .._amp import autocast_active
-from .._checks import positive_int
+from .._checks import host_sync_allowed, positive_int
 from ..errors import HairError
 
 
@@ -34,9 +34,7 @@ def check_giv(giv: torch.Tensor, giv_dim: int, dtype: torch.dtype | None = None)
 
 def _check_logits(giv: torch.Tensor, logits: torch.Tensor) -> None:
     """Refuse non-finite logits (their softmax is NaN), saying whether the GIV itself is at fault."""
-    # A data-dependent check would break torch.compile graphs and cannot run on meta tensors;
-    # eager calls still get it.
-    if torch.compiler.is_compiling() or giv.device.type == "meta" or bool(torch.isfinite(logits).all()):
+    if not host_sync_allowed(giv) or bool(torch.isfinite(logits).all()):
         return
     if not bool(torch.isfinite(giv).all()):
         raise HairError("the GIV contains NaN or Inf values; check the classifier's input and training")
