@@ -598,6 +598,28 @@ def test_batch_of_one_equals_static_layer(backend: str) -> None:
     )
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "batch_inner", "nchw"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_no_op_dilation_that_crashes_torch_is_computed(batch: int, layout: str) -> None:
+    """torch 2.13's channels_last depthwise conv with a bias segfaults on this geometry (a width
+    dilation over a kernel of width 1, on a width-1 input; found by fuzzing): the torch backend
+    hands F.conv2d the equivalent dilation 1 there, and the result is the reference's."""
+    from hairlayers.functional.geometry import effective_dilation
+
+    assert effective_dilation((3, 1), (2, 2)) == (2, 1) and effective_dilation((1, 3), (2, 2)) == (1, 2)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 2, 8, 1, generator=gen)
+    x = {"channels_last": x.contiguous(memory_format=torch.channels_last), "nchw": x,
+         "batch_inner": to_batch_inner(x)}[layout]
+    box, bias = torch.randn(3, 4, 1, 3, 1, generator=gen), torch.randn(3, 4, generator=gen)
+    select = torch.softmax(torch.randn(batch, 3, generator=gen), dim=1)
+    kwargs = dict(stride=(1, 2), padding=(0, 1), dilation=(2, 2), groups=2)
+    out = mixed_conv2d(x, select, box, bias, **kwargs, backend="torch")
+    expected = mixed_conv2d(*(t.double() for t in (x, select, box, bias)), **kwargs, backend="reference")
+    assert out.shape == (batch, 4, 4, 2)
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "kwargs", [dict(stride=2), dict(stride=2, padding=1, output_padding=1, groups=2, dilation=1)]
 )

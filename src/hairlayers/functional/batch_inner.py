@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .geometry import effective_dilation
+
 __all__ = [
     "cat",
     "conv2d",
@@ -143,7 +145,8 @@ def conv2d(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         return _unwide(F.conv2d(_wide(x), conv.weight, conv.bias), b)
     weight = conv.weight.repeat(b, 1, 1, 1)
     bias = None if conv.bias is None else conv.bias.repeat(b)
-    out = F.conv2d(fold(x), weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups * b)
+    dilation = effective_dilation(conv.kernel_size, conv.dilation)  # see there: a torch crash
+    out = F.conv2d(fold(x), weight, bias, conv.stride, conv.padding, dilation, conv.groups * b)
     return unfold(out, b)
 
 

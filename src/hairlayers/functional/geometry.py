@@ -77,6 +77,21 @@ def conv_output_size(
     return out_h, out_w
 
 
+def effective_dilation(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
+    """``dilation`` with 1 along every axis whose kernel size is 1, where it changes nothing.
+
+    torch 2.13's oneDNN channels_last depthwise kernel with a bias segfaults on such a no-op
+    dilation for some small inputs (width 1, kernel width 1, width dilation 2, width stride 2,
+    width padding 1, channel multiplier 2), so every ``F.conv2d`` of the torch backend gets the
+    normalised value; the output is the same by definition.
+
+    Example:
+        >>> effective_dilation((3, 1), (2, 2))
+        (2, 1)
+    """
+    return tuple(1 if k == 1 else d for k, d in zip(kernel, dilation))  # type: ignore[return-value]
+
+
 def resolve_padding(
     padding: Padding, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
 ) -> tuple[int, int, int, int]:
@@ -156,6 +171,11 @@ class ConvSpec:
         """A 1x1 kernel without padding: every output pixel is a matrix product of one input
         pixel (a stride only picks which pixels; groups make the matrix block-diagonal)."""
         return self.kernel == (1, 1) and self.pad == (0, 0, 0, 0)
+
+    @property
+    def torch_dilation(self) -> tuple[int, int]:
+        """The dilation to hand ``F.conv2d``: :func:`effective_dilation` of this geometry."""
+        return effective_dilation(self.kernel, self.dilation)
 
     @property
     def taps(self) -> int:

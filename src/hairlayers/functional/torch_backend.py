@@ -180,7 +180,7 @@ def _static(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, sp
         bias,
         stride=spec.stride,
         padding=padding,
-        dilation=spec.dilation,
+        dilation=spec.torch_dilation,
         groups=spec.groups,
     )
 
@@ -196,7 +196,7 @@ def _per_sample(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
             b,
             stride=spec.stride,
             padding=padding,
-            dilation=spec.dilation,
+            dilation=spec.torch_dilation,
             groups=spec.groups,
         )
         for sample, w, b in zip(x.split(1), weight.unbind(0), biases)
@@ -219,7 +219,7 @@ def _grouped(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, s
         None if bias is None else bias.reshape(-1),
         stride=spec.stride,
         padding=padding,
-        dilation=spec.dilation,
+        dilation=spec.torch_dilation,
         groups=batch * spec.groups,
     )
     return keep_format(out.view(batch, c_out, *out.shape[2:]), x)
@@ -235,7 +235,7 @@ def _batch_inner(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         None if bias is None else bias.reshape(-1),
         stride=spec.stride,
         padding=padding,
-        dilation=spec.dilation,
+        dilation=spec.torch_dilation,
         groups=batch * spec.groups,
     )
     return batch_inner.unfold(out, batch)
