@@ -35,18 +35,25 @@ def _source_index(dst, k, pad, stride, dil, size, TRANSPOSED: tl.constexpr):
     """Index along one spatial axis that output position ``dst`` reads for tap ``k``, and its mask."""
     if TRANSPOSED:
         num = dst + pad - k * dil
-        num_c = tl.where(num >= 0, num, 0)
-        src = num_c // stride
-        ok = (num >= 0) & (num_c - src * stride == 0) & (src < size)
+        if stride == 1:  # resolved at compile time (a stride of 1 is specialised): no division,
+            # and the index stays visibly contiguous, so the loads along it can be vectorised
+            src = num
+            ok = (num >= 0) & (num < size)
+        else:
+            num_c = tl.where(num >= 0, num, 0)
+            src = num_c // stride
+            ok = (num >= 0) & (num_c - src * stride == 0) & (src < size)
     else:
         src = dst * stride - pad + k * dil
         ok = (src >= 0) & (src < size)
     return src, ok
 
 
-# Sizes and paddings vary per layer but never decide alignment: not specialising on them keeps
-# the number of compiled variants small (strides stay specialised, for vectorised loads).
-@triton.jit(do_not_specialize=["C_DST_G", "C_SRC_G", "H_SRC", "W_SRC", "H_DST", "W_DST", "pad_h", "pad_w"])
+# Every integer is specialised (1 becomes a constant, multiples of 16 carry that hint): a tile
+# load is vectorised only when Triton can prove it contiguous, 16-byte aligned and evenly masked,
+# which depends on the channel counts (the masks), the sizes and the padding (the pixel
+# indices). Without the hints every load was 2 bytes wide (benchmarks/triton_ptx.py).
+@triton.jit
 def per_sample_conv_kernel(
     src_ptr, w_ptr, bias_ptr, dst_ptr,
     C_DST_G, C_SRC_G, H_SRC, W_SRC, H_DST, W_DST,
@@ -94,8 +101,11 @@ def per_sample_conv_kernel(
             mask=(m_ok & h_ok & w_ok)[:, None] & c_ok[None, :],
             other=0.0,
         )
+        w_tap = w_base
+        if KH * KW > 1:  # a 1x1 kernel has one tap: no offset whose alignment Triton cannot see
+            w_tap = w_base + kh * s_wh + kw * s_ww
         w = tl.load(
-            w_base + ci[:, None] * s_ws + kh * s_wh + kw * s_ww,
+            w_tap + ci[:, None] * s_ws,
             mask=c_ok[:, None] & n_ok[None, :],
             other=0.0,
         )

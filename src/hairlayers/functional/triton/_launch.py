@@ -76,6 +76,30 @@ def alloc_like_layout(x: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtyp
     return torch.empty(shape, dtype=dtype or x.dtype, device=x.device, memory_format=fmt)
 
 
+def channel_alignment(channels: int, *tensors: torch.Tensor) -> int:
+    """How many channels the depthwise kernels may treat as one aligned run (``C_ALIGN``).
+
+    With the channels innermost (stride 1), the largest power of two, up to 16 bytes of
+    elements, that divides the channel count and every other stride of ``tensors``: then each
+    pixel's channels start on a multiple of it and the loads along them can be that wide. A
+    count divisible by 16 is seen by Triton's own specialisation; this matters for the others
+    (the Restormer feed-forward widths 2h = 254, 510, ... are even, so 4-byte loads in 16 bits
+    instead of 2-byte ones). 1 for other layouts.
+
+    Example:
+        >>> x = torch.empty(2, 254, 8, 8, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        >>> channel_alignment(254, x), channel_alignment(254, x.contiguous())
+        (2, 1)
+    """
+    if any(t.stride(1) != 1 for t in tensors):
+        return 1
+    strides = [s for t in tensors for axis, s in enumerate(t.stride()) if axis != 1]
+    align = 16 // tensors[0].element_size()
+    while align > 1 and (channels % align or any(s % align for s in strides)):
+        align //= 2
+    return align
+
+
 def _precision(dtype: torch.dtype, allow_tf32: bool) -> str:
     # Only fp32 operands are affected; "tf32" is tl.dot's default for the others.
     return "ieee" if dtype == torch.float32 and not allow_tf32 else "tf32"
@@ -150,6 +174,9 @@ def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, all
     h_dst, w_dst = dst.shape[2:]
     depthwise = is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, groups)
     if depthwise:
+        # Each tap mixes an (N, BLOCK_C) slice of the box: from a channels-innermost copy (a
+        # weight-sized copy, none if the box already is) those loads are vectorised as well.
+        box = box.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)
         bias_arg = bias if bias is not None else box
         bias_strides = bias.stride() if bias is not None else (0, 0)
         blocks = _depthwise_blocks(h_dst, w_dst, c_out, pixels_contiguous=dst.stride(3) == 1)
@@ -166,7 +193,7 @@ def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, all
             *bias_strides, *dst.stride(),
             pad_h, pad_w, sh, sw, dh, dw,
             KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None,
-            N_POW2=triton.next_power_of_2(n_mix), **blocks,
+            N_POW2=triton.next_power_of_2(n_mix), C_ALIGN=channel_alignment(c_out, src, dst), **blocks,
         )
         return
     weights = mix(select, box, src.dtype)  # (B, C_out, C_in/groups, kh, kw)
@@ -279,7 +306,7 @@ def _depthwise_wgrad(x, dy, select, box, bias, geom: ConvSpec):
         *x.stride(), *dy.stride(),
         part.stride(0), part.stride(1), part.stride(2),
         geom.pad[0], geom.pad[2], sh, sw, dh, dw,
-        KH=kh, KW=kw, HAS_BIAS=bias is not None, **blocks,
+        KH=kh, KW=kw, HAS_BIAS=bias is not None, C_ALIGN=channel_alignment(c, x, dy), **blocks,
     )
     sums = part.sum(0)  # (B, C, taps)
     grads = sums[:, :, : kh * kw].reshape(batch, -1)
