@@ -104,6 +104,7 @@ def correctness_cases(dry_run: bool, quick: bool) -> list:
             ConvCase("pointwise_cl", 2, 8, 12, (5, 5), 2, 1, channels_last=True),
             ConvCase("grouped_strided_dilated", 2, 8, 12, (9, 8), 3, 3, 2, (1, 2), 2, 2),
             ConvCase("depthwise_cl", 2, 8, 8, (7, 6), 3, 3, padding=1, groups=8, channels_last=True),
+            ConvCase("depthwise_cl_even", 2, 6, 6, (5, 6), 2, 3, padding=1, groups=6, channels_last=True),
             LinearCase("linear", (2, 5, 12), 16, 3),
         ]
     cases = [
@@ -123,12 +124,17 @@ def correctness_cases(dry_run: bool, quick: bool) -> list:
         ConvCase("decoder_1x1_48_254_cl", 2, 48, 254, (64, 64), 5, 1, bias=False, channels_last=True),
         ConvCase("decoder_1x1_384_1152_cl", 2, 384, 1152, (16, 16), 9, 1, bias=False, channels_last=True),
         ConvCase("decoder_dw_2042", 2, 2042, 2042, (16, 16), 9, 3, padding=1, groups=2042, bias=False),
+        # channels_last depthwise at the feed-forward widths: only 2- or 4-channel aligned
+        # (C_ALIGN, declared to Triton with tl.multiple_of; a wrong declaration faults or corrupts)
+        ConvCase("decoder_dw_254_cl", 3, 254, 254, (33, 31), 9, 3, padding=1, groups=254, channels_last=True),
+        ConvCase("decoder_dw_1020_cl", 2, 1020, 1020, (16, 16), 5, 3, padding=1, groups=1020, channels_last=True),
+        ConvCase("decoder_1x1_127_48_cl", 2, 127, 48, (64, 64), 5, 1, channels_last=True),  # odd C_in
         LinearCase("linear_tokens", (3, 77, 200), 130, 5),
         LinearCase("linear_vector", (4, 64), 96, 3, bias=False),
     ]
     if quick:
         keep = {"pointwise", "dense3x3", "grouped_strided_dilated", "depthwise_cl", "linear_tokens",
-                "decoder_1x1_48_144_big_tiles"}
+                "decoder_1x1_48_144_big_tiles", "decoder_dw_254_cl", "decoder_1x1_127_48_cl"}
         cases = [c for c in cases if c.name in keep]
     return cases
 
