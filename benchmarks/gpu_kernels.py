@@ -56,7 +56,7 @@ if "--dry-run" in sys.argv:
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from hairlayers.functional import mixed_conv2d, mixed_linear, reference  # noqa: E402
+from hairlayers.functional import autotune, mixed_conv2d, mixed_linear, reference  # noqa: E402
 from hairlayers.functional.geometry import conv_spec  # noqa: E402
 
 T0 = time.time()
@@ -312,8 +312,14 @@ def _layouts(t: torch.Tensor) -> dict:
     return {"nchw": t.contiguous(), "channels_last": t.contiguous(memory_format=torch.channels_last)}
 
 
-def time_layer(layer: Layer, dtype: torch.dtype, n: int, batch: int, device: str, bench, static_cache: dict) -> dict:
-    """Triton and torch paths at N experts, each at both layouts; the static conv once per shape."""
+def time_layer(
+    layer: Layer, dtype: torch.dtype, n: int, batch: int, device: str, bench, static_cache: dict, tune: bool = False
+) -> dict:
+    """Triton and torch paths at N experts, each at both layouts; the static conv once per shape.
+
+    With ``tune``, a depthwise layer is also timed as ``triton_tuned/channels_last``: Triton with
+    autotuning on (each kernel's tile measured on the first call, see ``functional/triton/_tiles.py``).
+    """
     pad = layer.kernel // 2
     cin_g = layer.c_in // layer.groups
     gen = torch.Generator(device="cpu").manual_seed(0)  # the same inputs for every N
@@ -349,25 +355,34 @@ def time_layer(layer: Layer, dtype: torch.dtype, n: int, batch: int, device: str
     select = torch.softmax(torch.randn(batch, n, generator=gen), 1).to(device=device, dtype=dtype)
     box = (weight.unsqueeze(0) + 0.1 * randn(n, *weight.shape)).contiguous()
     paths = {}
-    for backend in ("triton", "torch"):
-        for lay, xl in xs.items():
-            x_leaf, s_leaf, b_leaf = xl.clone().requires_grad_(), select.clone().requires_grad_(), box.clone().requires_grad_()
-            gy = gys[lay]
+    runs = [(backend, lay) for backend in ("triton", "torch") for lay in xs]
+    if tune and layer.groups > 1:
+        runs.append(("triton_tuned", "channels_last"))
+    for path, lay in runs:
+        xl = xs[lay]
+        backend, tuned = ("triton", True) if path == "triton_tuned" else (path, False)
+        x_leaf, s_leaf, b_leaf = xl.clone().requires_grad_(), select.clone().requires_grad_(), box.clone().requires_grad_()
+        gy = gys[lay]
+        if tuned:
+            autotune.clear()  # so that the choices afterwards are this layer's
 
-            def fwd(xl=xl, backend=backend):
-                with torch.no_grad():
-                    return mixed_conv2d(xl, select, box, None, padding=pad, groups=layer.groups, backend=backend)
+        def fwd(xl=xl, backend=backend, tuned=tuned):
+            with torch.no_grad(), autotune.enabled(tuned):
+                return mixed_conv2d(xl, select, box, None, padding=pad, groups=layer.groups, backend=backend)
 
-            def fwd_bwd(x_leaf=x_leaf, s_leaf=s_leaf, b_leaf=b_leaf, gy=gy, backend=backend):
+        def fwd_bwd(x_leaf=x_leaf, s_leaf=s_leaf, b_leaf=b_leaf, gy=gy, backend=backend, tuned=tuned):
+            with autotune.enabled(tuned):
                 y = mixed_conv2d(x_leaf, s_leaf, b_leaf, None, padding=pad, groups=layer.groups, backend=backend)
                 return torch.autograd.grad(y, (x_leaf, s_leaf, b_leaf), gy)
 
-            paths[f"{backend}/{lay}"] = {"fwd": measure(fwd), "fwd_bwd": measure(fwd_bwd)}
-    return dict(layer=asdict(layer), dtype=str(dtype), n=n, batch=batch, static=static_cache[key], paths=paths)
+        paths[f"{path}/{lay}"] = {"fwd": measure(fwd), "fwd_bwd": measure(fwd_bwd)}
+    tiles = {k[1]: v for k, v in autotune.choices().items() if k[0] == "triton_depthwise"}
+    return dict(layer=asdict(layer), dtype=str(dtype), n=n, batch=batch, static=static_cache[key], paths=paths,
+                tuned_tiles=tiles if tune and layer.groups > 1 else {})
 
 
-def _best(times: dict, prefix: str, mode: str, clock: str) -> float | None:
-    vals = [v[mode].get(clock) for k, v in times.items() if k.startswith(prefix)]
+def _best(times: dict, path: str, mode: str, clock: str) -> float | None:
+    vals = [v[mode].get(clock) for k, v in times.items() if k.split("/")[0] == path]
     vals = [v for v in vals if isinstance(v, float)]
     return min(vals) if vals else None
 
@@ -378,9 +393,9 @@ def summarise(row: dict) -> dict:
     for clock in ("eager", "graph"):
         for mode in ("fwd", "fwd_bwd"):
             static = _best({f"static/{k}": v for k, v in row["static"].items()}, "static", mode, clock)
-            for backend in ("triton", "torch"):
-                best = _best(row["paths"], backend, mode, clock)
-                out[f"{clock}_{backend}_{mode}"] = None if best is None or static is None else best / static
+            for path in ("triton", "torch", "triton_tuned"):
+                best = _best(row["paths"], path, mode, clock)
+                out[f"{clock}_{path}_{mode}"] = None if best is None or static is None else best / static
             out[f"{clock}_static_{mode}_ms"] = static
     return out
 
@@ -388,10 +403,11 @@ def summarise(row: dict) -> dict:
 def print_table(rows: list[dict]) -> None:
     print()
     print("Time / static cuDNN conv of the same shape (best layout of each; < 1 is faster than static).")
-    print("T = triton, P = torch path. graph: CUDA-graph replay (GPU time only); eager: do_bench as called.")
+    print("T = triton, P = torch path, Tt = triton with tuned depthwise tiles (channels_last, first dtype).")
+    print("graph: CUDA-graph replay (GPU time only); eager: do_bench as called.")
     print("Targets are judged on the graph clock (the kernels' cost); eager adds launch overhead.")
     header = (f"{'layer':<20} {'C':>4} {'HxW':>7} {'N':>2} {'dtype':<8}| graph: {'fwd T':>5} {'fwd P':>5} "
-              f"{'f+b T':>5} {'f+b P':>5} | eager: {'fwd T':>5} {'fwd P':>5} {'f+b T':>5} {'f+b P':>5} | "
+              f"{'f+b T':>5} {'f+b P':>5} {'fwd Tt':>6} {'f+b Tt':>6} | eager: {'fwd T':>5} {'fwd P':>5} {'f+b T':>5} {'f+b P':>5} | "
               f"{'static us (graph) fwd/f+b':>25} | target")
     print(header)
     print("-" * len(header))
@@ -417,7 +433,8 @@ def print_table(rows: list[dict]) -> None:
         static = f"{us(s['graph_static_fwd_ms'])}/{us(s['graph_static_fwd_bwd_ms'])}"
         print(f"{layer['name']:<20} {layer['channels']:>4} {layer['size']:>3}x{layer['size']:<3} {row['n']:>2} "
               f"{row['dtype'][6:]:<8}|        {fmt(s['graph_triton_fwd'])} {fmt(s['graph_torch_fwd'])} "
-              f"{fmt(s['graph_triton_fwd_bwd'])} {fmt(s['graph_torch_fwd_bwd'])} |        "
+              f"{fmt(s['graph_triton_fwd_bwd'])} {fmt(s['graph_torch_fwd_bwd'])}  {fmt(s['graph_triton_tuned_fwd'])}  "
+              f"{fmt(s['graph_triton_tuned_fwd_bwd'])} |        "
               f"{fmt(s['eager_triton_fwd'])} {fmt(s['eager_torch_fwd'])} {fmt(s['eager_triton_fwd_bwd'])} "
               f"{fmt(s['eager_torch_fwd_bwd'])} | {static:>25} | {', '.join(notes)}")
 
@@ -538,7 +555,7 @@ def main() -> int:
                         results["timing"].append(dict(layer=asdict(layer), dtype=str(dtype), n=n, skipped="budget"))
                         continue
                     try:
-                        row = time_layer(layer, dtype, n, batch, device, bench, static_cache)
+                        row = time_layer(layer, dtype, n, batch, device, bench, static_cache, tune=dtype == dtypes[0])
                         results["timing"].append(row)
                         s = summarise(row)
                         log(f"timed {label}: " + ", ".join(

@@ -99,7 +99,7 @@ def _fake_clock(monkeypatch, seconds: list[float]) -> list[str]:
     log of candidates timed."""
     timed: list[str] = []
 
-    def measure(runs, device):
+    def measure(runs, device, timer=None):
         for run in runs.values():
             run()
         timed.extend(runs)

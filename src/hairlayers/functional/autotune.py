@@ -37,7 +37,7 @@ from typing import Callable, Hashable, Iterator, Sequence
 
 import torch
 
-__all__ = ["choices", "clear", "enabled", "is_enabled", "pick", "set_enabled"]
+__all__ = ["chosen", "choices", "clear", "enabled", "is_enabled", "pick", "set_enabled"]
 
 _ENABLED = os.environ.get("HAIRLAYERS_AUTOTUNE", "0") == "1"
 _CHOICES: dict[Hashable, str] = {}
@@ -77,6 +77,11 @@ def choices() -> dict[Hashable, str]:
     return dict(_CHOICES)
 
 
+def chosen(key: Hashable) -> str | None:
+    """The decision made for ``key``, or ``None`` (a lookup: nothing is timed)."""
+    return _CHOICES.get(key)
+
+
 def clear() -> None:
     """Forget every decision (the next call of each case times its candidates again)."""
     _CHOICES.clear()
@@ -92,14 +97,23 @@ def _elapsed(run: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def measure(runs: dict[str, Callable[[], object]], device: torch.device) -> dict[str, float]:
-    """Seconds each of ``runs`` takes: best of :data:`ROUNDS` interleaved rounds after a warm-up."""
+Timer = Callable[[Callable[[], object]], float]
+
+
+def measure(
+    runs: dict[str, Callable[[], object]], device: torch.device, timer: Timer | None = None
+) -> dict[str, float]:
+    """Seconds each of ``runs`` takes: best of :data:`ROUNDS` interleaved rounds after a warm-up.
+
+    ``timer(run) -> seconds`` replaces the default clock (wall time, synchronising a GPU).
+    """
+    elapsed = timer or (lambda run: _elapsed(run, device))
     for run in runs.values():
         run()
     best = {name: float("inf") for name in runs}
     for _ in range(ROUNDS):
         for name, run in runs.items():
-            best[name] = min(best[name], _elapsed(run, device))
+            best[name] = min(best[name], elapsed(run))
     return best
 
 
@@ -108,6 +122,7 @@ def pick(
     candidates: Sequence[str],
     make_run: Callable[[str], Callable[[], object]],
     device: torch.device,
+    timer: Timer | None = None,
 ) -> str:
     """The fastest of ``candidates`` for ``key``: looked up, or measured now and remembered.
 
@@ -116,13 +131,14 @@ def pick(
         candidates: formulation names; a single one is chosen (and remembered) without timing.
         make_run: ``name -> zero-argument callable`` that computes the case that way.
         device: where the work runs (GPU timings synchronise).
+        timer: how one run is timed (default: wall clock around it); see :func:`measure`.
     """
     chosen = _CHOICES.get(key)
     if chosen is None:
         if len(candidates) == 1:
             chosen = candidates[0]
         else:
-            times = measure({name: make_run(name) for name in candidates}, device)
+            times = measure({name: make_run(name) for name in candidates}, device, timer)
             chosen = min(times, key=times.__getitem__)
         _CHOICES[key] = chosen
     return chosen

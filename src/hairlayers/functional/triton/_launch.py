@@ -3,10 +3,10 @@
 Everything here works on 4-D tensors with arbitrary strides (NCHW, channels_last, or the
 token-major view a linear layer is given), so no activation is copied. Weight-sized work (mixing
 the per-sample weights for the GEMM kernels, reducing per-sample weight gradients into the box
-and select gradients) is done with small PyTorch matmuls here. Block sizes come from a small
-rule per kernel rather than autotuning, so a first call costs one compile per specialisation and
-no benchmarking. Under ``TRITON_INTERPRET=1`` the blocks are kept small and the weight-gradient
-pixel range is always split in two, so the CPU tests exercise the split-and-sum path.
+and select gradients) is done with small PyTorch matmuls here. Block sizes come from
+:mod:`._tiles` (a rule per kernel; measured for the depthwise kernels with autotuning on). Under
+``TRITON_INTERPRET=1`` the weight-gradient pixel range is always split in two, so the CPU tests
+exercise the split-and-sum path.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..geometry import ConvSpec
 from . import INT32_MAX, interpreting, sample_span
 from ._depthwise_kernels import depthwise_tap_grad_kernel, mixed_depthwise_kernel
 from ._gemm_kernels import mixed_conv_wgrad_kernel, per_sample_conv_kernel
+from ._tiles import depthwise_tile, gemm_blocks, pow2
 
 
 def is_depthwise(x_channels: int, weight_box: torch.Tensor, groups: int) -> bool:
@@ -36,10 +37,6 @@ def check_int32(*tensors: torch.Tensor) -> None:
                 f"triton: a tensor of shape {tuple(t.shape)} spans more than 2**31 elements per "
                 "sample (kernel offsets are int32); use backend='torch'"
             )
-
-
-def _pow2(n: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, triton.next_power_of_2(max(n, 1))))
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,49 +102,6 @@ def _precision(dtype: torch.dtype, allow_tf32: bool) -> str:
     return "ieee" if dtype == torch.float32 and not allow_tf32 else "tf32"
 
 
-def _least_padding_block(n: int, choices: tuple[int, ...] = (128, 64, 32, 16)) -> int:
-    """The largest block that pads ``n`` by at most 15%, else the one that pads it least.
-
-    E.g. 144 output channels take 32 (160 computed) rather than 128 (256 computed).
-    """
-    padded = {c: triton.cdiv(n, c) * c for c in choices}
-    for c in choices:
-        if padded[c] <= 1.15 * n:
-            return c
-    return min(choices, key=lambda c: (padded[c], -c))
-
-
-def _gemm_blocks(m: int, n: int, k: int, dtype: torch.dtype) -> dict:
-    if interpreting():
-        return dict(BLOCK_M=_pow2(m, 16, 64), BLOCK_N=_pow2(n, 16, 32), BLOCK_K=_pow2(k, 16, 32), num_warps=4)
-    # The Restormer 1x1 layers are memory-bound (K = C_in of 48..1152, the output is the larger
-    # tensor): wide output-channel tiles so each activation tile is read by few programs (144
-    # channels take 3 tiles of 64, not 5 of 32: the padded MMA work is cheap, the re-reads not).
-    # Checked with ptxas for sm_90 (Triton 3.6 and 3.9, bf16 and fp32, NCHW and channels_last):
-    # these tiles with BLOCK_K = 32 stay at <= 255 registers without spilling; BLOCK_K = 64 in
-    # 16-bit spills, 4 warps spill on a 128-wide side, and so does fp32 channels_last 128x128.
-    block_n = _least_padding_block(n, (128, 64)) if n > 64 else _pow2(n, 16, 64)
-    block_m = 128 if m >= 2048 and not (block_n == 128 and dtype == torch.float32) else 64
-    block_k = _pow2(k, 16, 32)
-    num_warps = 8 if 128 in (block_m, block_n) else 4
-    return dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=num_warps, num_stages=3)
-
-
-def _depthwise_blocks(h: int, w: int, c: int, pixels_contiguous: bool) -> dict:
-    """A ``(BLOCK_C, BLOCK_H, BLOCK_W)`` tile of ~1024 elements, long along the contiguous axis."""
-    if interpreting():
-        return dict(BLOCK_C=_pow2(c, 1, 4), BLOCK_H=_pow2(h, 1, 4), BLOCK_W=_pow2(w, 1, 8), num_warps=4)
-    if pixels_contiguous:  # NCHW: whole 64-wide row segments, 512 pixels, 2 channels
-        block_w = _pow2(w, 8, 64)
-        block_h = _pow2(h, 1, 512 // block_w)
-        block_c = _pow2(c, 1, max(1, 1024 // (block_h * block_w)))
-    else:  # channels_last: the channel block is the contiguous run
-        block_c = _least_padding_block(c, (64, 32, 16, 8)) if c >= 8 else _pow2(c, 1, 8)
-        block_w = _pow2(w, 1, 8)
-        block_h = _pow2(h, 1, max(1, 1024 // (block_c * block_w)))
-    return dict(BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w, num_warps=4)
-
-
 def mix(select: torch.Tensor, box: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``Σ_e select[b, e] · box[e]`` as a ``(B, *box.shape[1:])`` tensor of ``dtype``.
 
@@ -163,6 +117,42 @@ def mix(select: torch.Tensor, box: torch.Tensor, dtype: torch.dtype) -> torch.Te
     return out.view(select.shape[0], *box.shape[1:])
 
 
+def depthwise_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, tile: dict | None = None) -> None:
+    """``dst = conv(src)`` (or its transpose) for a depthwise box, in ``tile`` (default: chosen
+    by :func:`~._tiles.depthwise_tile`, the rule or, with autotuning on, the fastest)."""
+    n_mix, channels, _, kh, kw = box.shape
+    # Each tap mixes an (N, BLOCK_C) slice of the box: from a channels-innermost copy (a
+    # weight-sized copy, none if the box already is) those loads are vectorised as well.
+    box = box.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)
+    bias_arg = bias if bias is not None else box
+    bias_strides = bias.stride() if bias is not None else (0, 0)
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    h_dst, w_dst = dst.shape[2:]
+    align = channel_alignment(channels, src, dst)
+
+    def launch(blocks: dict) -> None:
+        grid = (
+            triton.cdiv(h_dst, blocks["BLOCK_H"]) * triton.cdiv(w_dst, blocks["BLOCK_W"]),
+            triton.cdiv(channels, blocks["BLOCK_C"]),
+            src.shape[0],
+        )
+        mixed_depthwise_kernel[grid](
+            src, select, box, bias_arg, dst,
+            n_mix, channels, src.shape[2], src.shape[3], h_dst, w_dst,
+            *src.stride(), *select.stride(),
+            box.stride(0), box.stride(1), box.stride(3), box.stride(4),
+            *bias_strides, *dst.stride(),
+            geom.pad[0], geom.pad[2], sh, sw, dh, dw,
+            KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None,
+            N_POW2=triton.next_power_of_2(n_mix), C_ALIGN=align, **blocks,
+        )
+
+    if tile is None:
+        case = (tuple(src.shape), src.stride(), dst.stride(), n_mix, kh, kw, bias is not None, geom, src.dtype, src.device)
+        tile = depthwise_tile("input_grad" if transposed else "forward", case, dst, channels, launch)
+    launch(tile)
+
+
 def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, allow_tf32: bool) -> None:
     """``dst = conv(src)`` (or its transpose) with the mixed box; ``box`` is the forward box."""
     batch = src.shape[0]
@@ -172,29 +162,8 @@ def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, all
     (sh, sw), (dh, dw) = geom.stride, geom.dilation
     pad_h, pad_w = geom.pad[0], geom.pad[2]
     h_dst, w_dst = dst.shape[2:]
-    depthwise = is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, groups)
-    if depthwise:
-        # Each tap mixes an (N, BLOCK_C) slice of the box: from a channels-innermost copy (a
-        # weight-sized copy, none if the box already is) those loads are vectorised as well.
-        box = box.permute(0, 2, 3, 4, 1).contiguous().permute(0, 4, 1, 2, 3)
-        bias_arg = bias if bias is not None else box
-        bias_strides = bias.stride() if bias is not None else (0, 0)
-        blocks = _depthwise_blocks(h_dst, w_dst, c_out, pixels_contiguous=dst.stride(3) == 1)
-        grid = (
-            triton.cdiv(h_dst, blocks["BLOCK_H"]) * triton.cdiv(w_dst, blocks["BLOCK_W"]),
-            triton.cdiv(c_out, blocks["BLOCK_C"]),
-            batch,
-        )
-        mixed_depthwise_kernel[grid](
-            src, select, box, bias_arg, dst,
-            n_mix, c_out, src.shape[2], src.shape[3], h_dst, w_dst,
-            *src.stride(), *select.stride(),
-            box.stride(0), box.stride(1), box.stride(3), box.stride(4),
-            *bias_strides, *dst.stride(),
-            pad_h, pad_w, sh, sw, dh, dw,
-            KH=kh, KW=kw, TRANSPOSED=transposed, HAS_BIAS=bias is not None,
-            N_POW2=triton.next_power_of_2(n_mix), C_ALIGN=channel_alignment(c_out, src, dst), **blocks,
-        )
+    if is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, groups):
+        depthwise_conv(src, select, box, bias, dst, geom, transposed)
         return
     weights = mix(select, box, src.dtype)  # (B, C_out, C_in/groups, kh, kw)
     biases = mix(select, bias, torch.float32) if bias is not None else None
@@ -204,7 +173,7 @@ def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, all
     else:
         c_dst_g, c_src_g = c_out_g, c_in_g
         s_wd, s_ws = weights.stride(1), weights.stride(2)
-    blocks = _gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g, src.dtype)
+    blocks = gemm_blocks(h_dst * w_dst, c_dst_g, c_src_g, src.dtype)
     grid = (
         triton.cdiv(h_dst * w_dst, blocks["BLOCK_M"]),
         triton.cdiv(c_dst_g, blocks["BLOCK_N"]) * groups,
@@ -288,26 +257,42 @@ def _pointwise_wgrad(x, dy, select, box, bias):
     return _reduce_sample_grads(grads, dbias, select, box, bias)
 
 
+def depthwise_tap_sums(x, dy, kernel: tuple[int, int], has_bias: bool, geom: ConvSpec, tile: dict | None = None):
+    """``part`` ``(tiles, B, C, taps)``: per output tile, ``Σ_p dY · X(shifted by the tap)`` for
+    every tap (and ``Σ_p dY`` last with a bias), in fp32; ``tile`` as in :func:`depthwise_conv`."""
+    batch, c = x.shape[:2]
+    kh, kw = kernel
+    out_h, out_w = dy.shape[2:]
+    taps = kh * kw + has_bias
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    align = channel_alignment(c, x, dy)
+
+    def launch(blocks: dict) -> torch.Tensor:
+        tiles = triton.cdiv(out_h, blocks["BLOCK_H"]) * triton.cdiv(out_w, blocks["BLOCK_W"])
+        grid = (tiles, triton.cdiv(c, blocks["BLOCK_C"]), batch)
+        # fp32 partial sums, tiles x B x C x taps: at ~1024 elements per tile, ~taps·4/1024 of dY's bytes.
+        part = torch.empty((tiles, batch, c, taps), dtype=torch.float32, device=x.device)
+        depthwise_tap_grad_kernel[grid](
+            x, dy, part,
+            c, x.shape[2], x.shape[3], out_h, out_w,
+            *x.stride(), *dy.stride(),
+            part.stride(0), part.stride(1), part.stride(2),
+            geom.pad[0], geom.pad[2], sh, sw, dh, dw,
+            KH=kh, KW=kw, HAS_BIAS=has_bias, C_ALIGN=align, **blocks,
+        )
+        return part
+
+    if tile is None:
+        case = (tuple(x.shape), x.stride(), dy.stride(), kh, kw, has_bias, geom, x.dtype, x.device)
+        tile = depthwise_tile("tap_grad", case, dy, c, launch)
+    return launch(tile)
+
+
 def _depthwise_wgrad(x, dy, select, box, bias, geom: ConvSpec):
     """Per-sample, per-tile tap gradients from one memory-bound pass, then two small matmuls."""
-    batch, c = x.shape[:2]
+    batch = x.shape[0]
     kh, kw = box.shape[3:]
-    out_h, out_w = dy.shape[2:]
-    taps = kh * kw + (bias is not None)
-    blocks = _depthwise_blocks(out_h, out_w, c, pixels_contiguous=dy.stride(3) == 1)
-    tiles = triton.cdiv(out_h, blocks["BLOCK_H"]) * triton.cdiv(out_w, blocks["BLOCK_W"])
-    grid = (tiles, triton.cdiv(c, blocks["BLOCK_C"]), batch)
-    # fp32 partial sums, tiles x B x C x taps: at ~1024 elements per tile, ~taps·4/1024 of dY's bytes.
-    part = torch.empty((tiles, batch, c, taps), dtype=torch.float32, device=x.device)
-    (sh, sw), (dh, dw) = geom.stride, geom.dilation
-    depthwise_tap_grad_kernel[grid](
-        x, dy, part,
-        c, x.shape[2], x.shape[3], out_h, out_w,
-        *x.stride(), *dy.stride(),
-        part.stride(0), part.stride(1), part.stride(2),
-        geom.pad[0], geom.pad[2], sh, sw, dh, dw,
-        KH=kh, KW=kw, HAS_BIAS=bias is not None, C_ALIGN=channel_alignment(c, x, dy), **blocks,
-    )
+    part = depthwise_tap_sums(x, dy, (kh, kw), bias is not None, geom)
     sums = part.sum(0)  # (B, C, taps)
     grads = sums[:, :, : kh * kw].reshape(batch, -1)
     dbias = sums[:, :, kh * kw] if bias is not None else None
@@ -336,9 +321,9 @@ def _run_wgrad(x, dy, select, box, bias, geom: ConvSpec, allow_tf32: bool):
     # Partial box gradients may take at most 1/8 of the bytes of x and dY together.
     activation_bytes = (x.numel() + dy.numel()) * x.element_size()
     max_split = max(1, activation_bytes // (8 * 4 * box.numel()))
-    block_n = _pow2(c_out_g, 16, 32)
-    block_k = _pow2(c_in_g, 16, 32)
-    block_m = _pow2(pixels, 16, 32 if interpreting() else 64)
+    block_n = pow2(c_out_g, 16, 32)
+    block_k = pow2(c_in_g, 16, 32)
+    block_m = pow2(pixels, 16, 32 if interpreting() else 64)
     base_n = triton.cdiv(c_out_g, block_n) * groups
     base_k = kh * kw * triton.cdiv(c_in_g, block_k)
     split, per = _split(base_n * base_k, triton.cdiv(pixels, block_m), x.device, max_split)
