@@ -20,8 +20,9 @@ The ratio table comes last; with ``OUT`` set, all results go to ``$OUT/gpu_kerne
 
 ``--all`` is the one prepared device script (<= 8 minutes): the kernels above (``--quick``, a
 shorter budget), then the whole-model runs of ``benchmarks/models.py`` at the paper's size, B = 8,
-128² (:data:`MODEL_RUNS`: training step bf16 with the profiler breakdown, training step fp32,
-inference bf16, training step under ``torch.compile`` with CUDA graphs), each in its own process
+128² (:data:`MODEL_RUNS`: training step bf16 with the profiler breakdown, the same in
+channels_last, training step fp32, inference bf16, training step under ``torch.compile`` with
+CUDA graphs), each in its own process
 with its own time limit, so one failure (a compile error, out of memory) loses one run; their
 JSON goes to ``$OUT/models_<name>.json``.
 
@@ -460,6 +461,8 @@ def environment(device: str) -> dict:
 # they run (the issue-12 targets first). The seconds are generous for an H100 at paper size.
 MODEL_RUNS = (
     ("train_bf16", ["--train", "--dtype", "bf16", "--profile"], 100),
+    # channels_last: the layout whose depthwise loads the Triton kernels vectorise (docs/triton.md)
+    ("train_bf16_channels_last", ["--train", "--dtype", "bf16", "--memory-format", "channels_last"], 60),
     ("train_fp32", ["--train"], 60),
     ("infer_bf16", ["--dtype", "bf16"], 40),
     ("train_bf16_cudagraphs", ["--train", "--dtype", "bf16", "--compile-mode", "reduce-overhead"], 170),

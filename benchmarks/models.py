@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder-layout", choices=("auto", "batch_inner", "input"), default="auto",
                         help="decoder_layout of Restormer and Res-HAIR (default auto: batch-inner for CPU "
                         "inference on batches; docs/batch_inner.md)")
+    parser.add_argument("--memory-format", choices=("contiguous", "channels_last"), default="contiguous",
+                        help="memory format of every network and its input (default contiguous: NCHW)")
     parser.add_argument("--compile", action="store_true", help="run every network under torch.compile")
     parser.add_argument("--compile-mode", default=None,
                         help="torch.compile mode (implies --compile; reduce-overhead = CUDA graphs)")
@@ -198,12 +200,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {value}")
     mode = "train step (fwd + L1 + bwd + AdamW)" if args.train else "inference (eval, no_grad)"
     print(f"models: preset {preset!r}, batch {batch}, {size}x{size}, {args.dtype}, "
-          f"compile={compile_mode or 'off'}, {mode}, decoder_layout={args.decoder_layout!r}, {reps} round-robin reps")
+          f"compile={compile_mode or 'off'}, {mode}, decoder_layout={args.decoder_layout!r}, "
+          f"memory format {args.memory_format}, {reps} round-robin reps")
 
     models = build(preset, args.device, args.decoder_layout)
+    memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
+    for model in models.values():
+        model.to(memory_format=memory_format)
     generator = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, 3, size, size, generator=generator).to(args.device)
-    y = torch.rand(batch, 3, size, size, generator=generator).to(args.device)
+    x = torch.rand(batch, 3, size, size, generator=generator).to(args.device).contiguous(memory_format=memory_format)
+    y = torch.rand(batch, 3, size, size, generator=generator).to(args.device).contiguous(memory_format=memory_format)
     difference = check_grouped_matches(models, x)
     print(f"check: res_hair_grouped vs res_hair output, max relative difference {difference:.2e}")
     if not difference < 1e-4:
@@ -236,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         record = {
             "machine": info, "preset": preset, "batch": batch, "size": size, "dtype": args.dtype,
             "train": args.train, "compile_mode": compile_mode, "reps": reps, "decoder_layout": args.decoder_layout,
+            "memory_format": args.memory_format,
             "grouped_max_rel_difference": difference, "rows": rows,
             "profile": [{"op": op, "restormer_ms": a, "res_hair_ms": b} for op, a, b in breakdown],
         }

@@ -227,6 +227,41 @@ def test_selecting_net_shape_and_convexity() -> None:
     assert sum(p.numel() for p in hsn.parameters()) == 96 * 48 + 48 + 48 * 24 + 24 + 24 * 12 + 12 + 12 * 9 + 9
 
 
+def test_layers_and_shared_boxes_convert_to_channels_last_like_any_conv_net() -> None:
+    """``.to(memory_format=torch.channels_last)`` converts the 4-D weights and leaves the 5-D
+    boxes (which that cast refuses) contiguous, gradients included; the output does not change."""
+    torch.manual_seed(0)
+    box = WeightBox(num_kernels=3)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), HyperConv2d(8, 8, 3, padding=1, groups=8, num_kernels=3, giv_dim=4))
+    shared = box.conv2d("proj", 8, 8, 1)
+    x, giv = torch.randn(2, 3, 6, 6), torch.randn(2, 4)
+    model[1].weight_box.grad = torch.randn_like(model[1].weight_box)
+    before = model[1](model[0](x), giv)
+    model.to(memory_format=torch.channels_last)
+    box.to(memory_format=torch.channels_last)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last) and not model[0].weight.is_contiguous()
+    for t in (model[1].weight_box, model[1].weight_box.grad, shared.weight_box, box.weights["proj"]):
+        assert t.dim() == 5 and t.is_contiguous()
+    assert shared.weight_box is box.weights["proj"]  # still one shared parameter
+    after = model[1](model[0](x.contiguous(memory_format=torch.channels_last)), giv)
+    assert after.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["res_hair", "airnet_hair", "transweather_hair"])
+def test_zoo_hair_models_convert_to_channels_last(name: str) -> None:
+    from hairlayers.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, preset="tiny").eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        model.to(memory_format=torch.channels_last)  # raised "required rank 4 tensor" before
+        after = model(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
+
+
 def test_channels_last_input_keeps_format() -> None:
     layer = _conv()
     x = torch.randn(2, 6, 8, 8, dtype=torch.float64).to(memory_format=torch.channels_last)

@@ -16,7 +16,39 @@ from .selecting import HyperSelectingNet
 SelectProvider = Callable[["HyperLayer"], torch.Tensor]
 
 
-class HyperLayer(nn.Module):
+class BoxOwner(nn.Module):
+    """A module that holds 5-D weight boxes ``(N, C_out, C_in / groups, kH, kW)`` (the hyper
+    layers, :class:`~hairlayers.layers.WeightBox`) and so must let ``model.to(memory_format=
+    torch.channels_last)`` through.
+
+    That conversion hands every 4- and 5-D tensor to a cast that only takes 4-D ones; without
+    this a HAIR model would refuse what every conv net accepts. How a box is laid out is its
+    owner's business (the mix reads it as ``(N, -1)``), so a box takes the device and dtype of
+    such a conversion and stays contiguous; every other tensor converts as usual.
+
+    Example:
+        >>> import torch
+        >>> from hairlayers import HyperConv2d
+        >>> conv = HyperConv2d(4, 8, 3, num_kernels=3).to(memory_format=torch.channels_last)
+        >>> conv.weight_box.is_contiguous()
+        True
+    """
+
+    def _apply(self, fn, recurse: bool = True):
+        def convert(t: torch.Tensor) -> torch.Tensor:
+            if t.dim() != 5:
+                return fn(t)
+            try:
+                return fn(t)
+            except RuntimeError as error:  # "required rank 4 tensor to use channels_last format"
+                if "channels_last" not in str(error):
+                    raise
+                return fn(t.flatten(0, 1)).contiguous().view(t.shape)
+
+        return super()._apply(convert, recurse)
+
+
+class HyperLayer(BoxOwner):
     """Base class of :class:`HyperConv2d`, :class:`HyperConvTranspose2d` and :class:`HyperLinear`.
 
     A hyper layer holds ``weight_box`` (N experts) and optionally ``bias_box`` and mixes them per

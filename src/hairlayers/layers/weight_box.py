@@ -8,13 +8,13 @@ import torch.nn as nn
 
 from .._checks import positive_int
 from ..errors import HairError
-from .base import HyperLayer
+from .base import BoxOwner, HyperLayer
 from .hyper_conv import HyperConv2d
 from .hyper_conv_transpose import HyperConvTranspose2d
 from .hyper_linear import HyperLinear
 
 
-class WeightBox(nn.Module):
+class WeightBox(BoxOwner):
     """Shared weight boxes for the blocks of one level.
 
     In HAIR every decoder level has ONE weight box ``W ∈ R^{N×P}`` (P = all conv parameters of a
