@@ -60,3 +60,14 @@ def single_thread():
 def _seed_torch() -> None:
     """Seed torch's global generator so tests that draw tensors outside hypothesis repeat exactly."""
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def fresh_autotune():
+    """The test starts with autotuning off and no remembered choices, and leaves it so."""
+    from hairlayers.functional import autotune
+
+    autotune.clear()
+    with autotune.enabled(False):
+        yield
+    autotune.clear()

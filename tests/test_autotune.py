@@ -24,15 +24,7 @@ from hairlayers.functional.reference import conv2d as reference_conv2d
 from hairlayers.functional.torch_backend import conv2d_candidates, run_conv2d_path
 
 CL = torch.channels_last
-
-
-@pytest.fixture(autouse=True)
-def fresh_autotune():
-    """Each test starts with autotuning off and no remembered choices, and leaves it so."""
-    autotune.clear()
-    with autotune.enabled(False):
-        yield
-    autotune.clear()
+pytestmark = pytest.mark.usefixtures("fresh_autotune")
 
 
 def _case(batch: int, c_in: int, c_out: int, k: int, groups: int, channels_last: bool, dtype=torch.float64):

@@ -16,21 +16,13 @@ from hairlayers.functional import autotune, mixed_conv2d, reference
 from hairlayers.functional.geometry import ConvSpec
 
 pytest.importorskip("triton")
-pytestmark = pytest.mark.triton
+pytestmark = [pytest.mark.triton, pytest.mark.usefixtures("fresh_autotune")]
 
 CASES = {  # name: (channels, (H, W), stride, padding, dilation, channels_last)
     "nchw": (6, (9, 11), 1, 1, 1, False),
     "channels_last": (20, (7, 6), 1, 1, 1, True),
     "channels_last_strided_dilated": (12, (9, 8), 2, 2, 2, True),
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_autotune():
-    autotune.clear()
-    with autotune.enabled(False):
-        yield
-    autotune.clear()
 
 
 def _inputs(name: str, dtype=torch.float32):
@@ -114,6 +106,6 @@ def test_without_autotuning_the_rule_decides_and_nothing_is_remembered() -> None
 
     x64, select64, box64, bias64, spec = _inputs("nchw")
     out = torch.empty(2, 6, 9, 11)
-    tile = _tiles.depthwise_tile("forward", ("case",), out, 6, launch=lambda t: pytest.fail("timed without autotuning"))
+    tile = _tiles.depthwise_tile("forward", lambda: ("case",), out, 6, launch=lambda t: pytest.fail("timed without autotuning"))
     assert tile == _tiles.depthwise_blocks(9, 11, 6, pixels_contiguous=True)
     assert autotune.choices() == {}

@@ -148,13 +148,18 @@ def depthwise_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool
         )
 
     if tile is None:
-        case = (tuple(src.shape), src.stride(), dst.stride(), n_mix, kh, kw, bias is not None, geom, src.dtype, src.device)
+        def case() -> tuple:
+            return (tuple(src.shape), src.stride(), dst.stride(), n_mix, kh, kw, bias is not None, geom, src.dtype, src.device)
+
         tile = depthwise_tile("input_grad" if transposed else "forward", case, dst, channels, launch)
     launch(tile)
 
 
 def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, allow_tf32: bool) -> None:
     """``dst = conv(src)`` (or its transpose) with the mixed box; ``box`` is the forward box."""
+    if is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, geom.groups):
+        depthwise_conv(src, select, box, bias, dst, geom, transposed)
+        return
     batch = src.shape[0]
     n_mix, c_out, c_in_g, kh, kw = box.shape
     groups = geom.groups
@@ -162,9 +167,6 @@ def _run_conv(src, select, box, bias, dst, geom: ConvSpec, transposed: bool, all
     (sh, sw), (dh, dw) = geom.stride, geom.dilation
     pad_h, pad_w = geom.pad[0], geom.pad[2]
     h_dst, w_dst = dst.shape[2:]
-    if is_depthwise(src.shape[1] if not transposed else dst.shape[1], box, groups):
-        depthwise_conv(src, select, box, bias, dst, geom, transposed)
-        return
     weights = mix(select, box, src.dtype)  # (B, C_out, C_in/groups, kh, kw)
     biases = mix(select, bias, torch.float32) if bias is not None else None
     if transposed:  # dst channels are the forward inputs; reduce over forward outputs
@@ -283,7 +285,9 @@ def depthwise_tap_sums(x, dy, kernel: tuple[int, int], has_bias: bool, geom: Con
         return part
 
     if tile is None:
-        case = (tuple(x.shape), x.stride(), dy.stride(), kh, kw, has_bias, geom, x.dtype, x.device)
+        def case() -> tuple:
+            return (tuple(x.shape), x.stride(), dy.stride(), kh, kw, has_bias, geom, x.dtype, x.device)
+
         tile = depthwise_tile("tap_grad", case, dy, c, launch)
     return launch(tile)
 

@@ -121,13 +121,14 @@ def gpu_seconds(run: Callable[[], object]) -> float:
 
 
 def depthwise_tile(
-    kernel: str, case: tuple, out: torch.Tensor, channels: int, launch: Callable[[dict], object]
+    kernel: str, case: Callable[[], tuple], out: torch.Tensor, channels: int, launch: Callable[[dict], object]
 ) -> dict:
     """The tile for one depthwise launch writing ``out`` (``channels`` channels).
 
     Args:
         kernel: which launch (``"forward"``, ``"input_grad"``, ``"tap_grad"``); part of the case.
-        case: everything else that identifies the case (shapes, strides, geometry, dtype, device).
+        case: returns everything else that identifies the case (shapes, strides, geometry, dtype,
+            device); only called with autotuning on, so a plain call builds no key.
         out: the tensor the launch writes: its size and layout pick the tile shapes.
         launch: ``tile -> result``; with autotuning on it runs once per candidate and round.
     """
@@ -137,7 +138,7 @@ def depthwise_tile(
     if not autotune.is_enabled() or not (out.is_cuda or interpreting()):
         return rule
     tiles = {tile_name(t): t for t in depthwise_candidates(height, width, channels, pixels_contiguous)}
-    key = ("triton_depthwise", kernel, *case)
+    key = ("triton_depthwise", kernel, *case())
     decided = autotune.chosen(key)
     if decided is not None:
         return tiles[decided]
